@@ -1,0 +1,3 @@
+from rsmooth.cli import main
+
+main()

@@ -1,0 +1,164 @@
+"""``rsmooth sweep``: run every run of a recipe (recipes/*.yaml; format: docs/recipes.md)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rsmooth.cli.app import app, user_errors
+from rsmooth.errors import EXIT_FAILED, RecipeError
+
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+
+
+def find_recipe(name: str) -> Path:
+    """A recipe file, or the name of one in ./recipes or in rsmooth's own recipes folder."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    for folder in (Path("recipes"), RECIPES_DIR):
+        candidate = folder / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")) if RECIPES_DIR.is_dir() else []
+    listed = f"a YAML file or one of {', '.join(known)}" if known else "an existing YAML file"
+    raise RecipeError(f"recipe {name!r} not found (allowed: {listed})")
+
+
+@app.command()
+def sweep(
+    recipe: str = typer.Argument(..., help="recipe YAML file, or a name in recipes/ (table1, ...)"),
+    out: Optional[Path] = typer.Option(  # noqa: UP045  (Typer reads the runtime annotation)
+        None, "--out", help="sweep folder, one run folder inside per run [default: runs/<name>]"
+    ),
+    jobs: Optional[int] = typer.Option(  # noqa: UP045
+        None, "--jobs", "-j", min=1,
+        help="runs at once [default: local 1; ray: as many as the cluster fits]",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="list the runs, their status and the cost; run nothing"
+    ),
+    executor: str = typer.Option("local", "--executor", help="local (subprocesses) or ray"),
+    ray_address: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--ray-address", help="an existing Ray cluster [default: start a local one]"
+    ),
+    gpus_per_run: Optional[float] = typer.Option(  # noqa: UP045
+        None, "--gpus-per-run", min=0.0,
+        help="Ray: GPUs reserved per run, e.g. 0.25 packs 4 runs per GPU [default: 1 if any]",
+    ),
+    device: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--device", help="auto, cpu or cuda for every run"
+    ),
+    set_values: list[str] = typer.Option(
+        [], "--set", help="key=value: override a field in every run, e.g. --set epochs=2"
+    ),
+    trials: Optional[int] = typer.Option(  # noqa: UP045
+        None, "--trials", min=1, help="run seeds 0..N-1 instead of the recipe's"
+    ),
+) -> None:
+    """Run a recipe's grid of runs. Finished runs are skipped, interrupted ones resumed, and a
+    failed or diverged run does not stop the others. Exit codes: 0 all completed, 2 invalid
+    recipe (nothing run), 4 some run failed or diverged."""
+    from rich.console import Console
+
+    from rsmooth.sweep import expand, load_recipe, parse_overrides, run_sweep, sweep_status
+
+    console = Console()
+    with user_errors():
+        if executor not in ("local", "ray"):
+            raise RecipeError(f"--executor {executor!r} (allowed: local, ray)")
+        parsed = load_recipe(find_recipe(recipe))
+        overrides = parse_overrides(set_values)
+        if device is not None:
+            overrides.update(parse_overrides([f"device={device}"]))
+        runs = expand(parsed, overrides, trials)  # every config resolved before anything runs
+        out_dir = out or Path("runs") / parsed.name
+        if dry_run:
+            _print_plan(console, parsed.name, sweep_status(runs, out_dir), out_dir)
+            return
+        if executor == "ray":
+            from rsmooth.sweep.ray_exec import import_ray
+
+            import_ray()  # fail in one line now if Ray is missing, not after the first run
+        # SIGTERM (a job scheduler, `kill`) stops the runs like Ctrl-C: at a resumable point.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            result = run_sweep(
+                runs, out_dir, jobs=jobs, executor=executor, ray_address=ray_address,
+                gpus_per_run=gpus_per_run,
+            )
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    _print_result(console, parsed.name, out_dir, result)
+    if result.problems:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_plan(console, name: str, statuses, out_dir: Path) -> None:
+    from rich.table import Table
+
+    from rsmooth.sweep.estimate import estimate_cost
+
+    table = Table(title=f"sweep {name}: {len(statuses)} runs in {out_dir}")
+    table.add_column("run")
+    table.add_column("status")
+    table.add_column("epochs", justify="right")
+    colors = {"done": "green", "partial": "yellow", "failed": "red", "diverged": "red"}
+    for status in statuses:
+        color = colors.get(status.state)
+        shown = f"[{color}]{status.state}[/]" if color else status.state
+        table.add_row(status.run.name, shown, f"{status.epochs_completed}/{status.epochs}")
+    console.print(table)
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status.state] = counts.get(status.state, 0) + 1
+    console.print("status: " + ", ".join(f"{state} {n}" for state, n in counts.items()))
+    cost = estimate_cost(statuses, out_dir)
+    if cost.runs_left == 0:
+        console.print("cost: nothing left to run")
+        return
+    line = f"cost: {cost.runs_left} runs to run, {cost.epochs_left} epochs"
+    if cost.runs_measured == cost.runs_left:
+        line += f", about {_hours(cost.seconds)} on one worker"
+    elif cost.runs_measured:
+        line += (
+            f"; about {_hours(cost.seconds)} for the {cost.runs_measured} runs with a measured "
+            "speed, unknown for the rest"
+        )
+    else:
+        line += "; seconds unknown (no completed run of the same model/data/device in the out dir)"
+    console.print(line)
+
+
+def _print_result(console, name: str, out_dir: Path, result) -> None:
+    done_before = len([s for s in result.statuses if s.state == "done"])
+    completed = len([o for o in result.outcomes if o.status == "completed"])
+    console.print(
+        f"sweep {name}: {len(result.statuses)} runs in {out_dir}: {done_before} already done, "
+        f"{completed} completed now, {len(result.problems)} failed or diverged"
+    )
+    if result.problems:
+        from rich.table import Table
+
+        table = Table(title="failed or diverged")
+        table.add_column("run")
+        table.add_column("status")
+        table.add_column("error")
+        for run_name, status, error in result.problems:
+            table.add_row(run_name, f"[red]{status}[/]", error or "")
+        console.print(table)
+
+
+def _hours(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.0f} s"

@@ -1,0 +1,80 @@
+"""From a run config to checked train/validation splits on the host."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from rsmooth.data.registry import DATASETS, DatasetSpec, Split
+from rsmooth.errors import DataError
+
+if TYPE_CHECKING:
+    from rsmooth.config import RunConfig
+
+
+def load_splits(cfg: RunConfig) -> tuple[DatasetSpec, Split, Split]:
+    """The data set's spec, its (possibly subsampled) training split and its full test split.
+
+    The validation set is the official test split, always complete (METHODS.md §2).
+    """
+    spec = DATASETS.get(cfg.data)
+    data_dir = data_dir_of(cfg, spec)
+    train, test = spec.load(data_dir, cfg.download)
+    check_split(spec, train, f"{spec.name} training split in {data_dir}")
+    check_split(spec, test, f"{spec.name} test split in {data_dir}")
+    if cfg.subset < 1:
+        train = random_subset(train, cfg.subset, cfg.seed)
+    return spec, train, test
+
+
+def data_dir_of(cfg: RunConfig, spec: DatasetSpec) -> Path:
+    return Path(cfg.data_dir or spec.default_dir).expanduser()
+
+
+def check_split(spec: DatasetSpec, split: Split, what: str) -> None:
+    """Shapes, dtypes and label range as the spec promises, or a DataError naming ``what``."""
+    images, labels = split.images, split.labels
+    expected = (spec.in_channels, spec.image_size, spec.image_size)
+    if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != expected:
+        raise DataError(
+            f"{what}: images of shape {tuple(images.shape)} and dtype {images.dtype}, "
+            f"expected (N, {', '.join(map(str, expected))}) uint8"
+        )
+    if labels.dtype != torch.int64 or labels.dim() != 1 or len(labels) != len(images):
+        raise DataError(
+            f"{what}: labels of shape {tuple(labels.shape)} and dtype {labels.dtype} "
+            f"for {len(images)} images"
+        )
+    if len(labels) == 0:
+        raise DataError(f"{what}: no samples")
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= spec.num_classes:
+        raise DataError(f"{what}: labels span [{low}, {high}], outside [0, {spec.num_classes - 1}]")
+
+
+def random_subset(split: Split, fraction: float, seed: int) -> Split:
+    """``round(fraction * N)`` samples chosen uniformly at random (paper Table 2).
+
+    The choice depends on ``seed`` alone, so every method compared at one seed trains on the
+    same subset; the indices are kept in file order.
+    """
+    size = round(fraction * len(split))
+    if size < 1:
+        raise DataError(f"subset {fraction:g} of {len(split)} training samples is empty")
+    generator = torch.Generator().manual_seed(seed)
+    chosen = torch.randperm(len(split), generator=generator)[:size].sort().values
+    return Split(images=split.images[chosen].contiguous(), labels=split.labels[chosen])
+
+
+def fetch_or_fail(what: str, folder: Path, fetch: Callable[[], object]) -> None:
+    """Run a torchvision download into ``folder``; a network or disk failure is a DataError."""
+    try:
+        fetch()
+    except (OSError, RuntimeError, ValueError) as err:
+        raise DataError(
+            f"downloading {what} into {folder} failed ({err}); pass --data-dir to a writable "
+            "folder, or fetch the files on a machine with network access"
+        ) from None

@@ -1,0 +1,42 @@
+"""The errors a user can cause, and the exit codes the CLI maps them to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+EXIT_USAGE = 2  # invalid flag, config value, recipe or data file: nothing was written
+EXIT_DIVERGED = 3  # a run stopped on a NaN/Inf loss (status "diverged")
+EXIT_FAILED = 4  # a run or sweep finished with failures
+
+
+class RsmoothError(Exception):
+    """An error caused by the user's input; the CLI prints it on one line, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(RsmoothError):
+    """A config field has a value outside what is allowed."""
+
+    def __init__(self, field: str, value: object, allowed: Iterable[object] | str) -> None:
+        self.field = field
+        self.value = value
+        if isinstance(allowed, str):
+            self.allowed = allowed
+        else:
+            self.allowed = "one of " + ", ".join(str(a) for a in allowed)
+        super().__init__(f"invalid {field}: {value!r} (allowed: {self.allowed})")
+
+
+class DataError(RsmoothError):
+    """A data set is missing or its files are unreadable."""
+
+
+class RecipeError(RsmoothError):
+    """A recipe file is malformed."""
+
+
+class DivergedError(Exception):
+    """The training loss became NaN or Inf."""
+
+    exit_code = EXIT_DIVERGED

@@ -1,0 +1,123 @@
+"""Fig. 4 of the paper: validation accuracy against the annealing scale b, one panel per ratio.
+
+Laplace is blue, Logistic red, the SGD baseline (its best weight decay) a black line; the
+points are the mean over trials of the report metric, error bars one sample standard
+deviation. Where several configurations share a b (an alpha or weight-decay grid), the best
+of them is drawn, as the tables report the best of a grid.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rsmooth.errors import RsmoothError
+from rsmooth.plot.style import (
+    ANNEAL_COLORS,
+    BASELINE,
+    DATA_NAMES,
+    MODEL_NAMES,
+    panel_letter,
+    pyplot,
+    ratio_name,
+    save,
+)
+from rsmooth.report.aggregate import Configuration, best
+from rsmooth.report.labels import fmt, is_plain, is_smoothing_only
+
+SCHEME_STYLES = {"global+local": ("-", "o"), "global": ("--", "s")}
+METRIC_NAMES = {
+    "max": "max validation accuracy (%)",
+    "mean": "mean validation accuracy, last 10% (%)",
+}
+
+
+def _smoothing(c: Configuration) -> bool:
+    return c.n > 0 and is_smoothing_only(c.config) and c.config.get("anneal") in ANNEAL_COLORS
+
+
+def _std(configuration: Configuration, metric: str) -> float:
+    std = configuration.stats(metric).std
+    return 0.0 if math.isnan(std) else std
+
+
+def plot_sweep(
+    configurations: list[Configuration], out_dir: Path, metric: str = "max"
+) -> list[Path]:
+    """One figure per (model, data, epochs): ``sweep-<model>-<data>.png/.pdf``."""
+    smoothing = [c for c in configurations if _smoothing(c)]
+    if not smoothing:
+        raise RsmoothError(
+            "no completed residual-smoothing runs (anneal laplace or logistic) to plot against b"
+        )
+    figures: dict[tuple, list[Configuration]] = {}
+    for c in smoothing:
+        key = (str(c.config["model"]), str(c.config["data"]), c.config.get("epochs"))
+        figures.setdefault(key, []).append(c)
+    several_epochs = len({key[:2] for key in figures}) < len(figures)
+    paths: list[Path] = []
+    for (model, data, epochs), configs in sorted(figures.items(), key=lambda i: repr(i[0])):
+        baselines = [
+            c
+            for c in configurations
+            if c.n > 0
+            and c.config.get("optimizer") == "sgd"
+            and is_plain(c.config)
+            and (c.config.get("model"), c.config.get("data"), c.config.get("epochs"))
+            == (model, data, epochs)
+        ]
+        stem = f"sweep-{model}-{data}" + (f"-{epochs}ep" if several_epochs else "")
+        paths += _plot_figure(model, data, configs, baselines, metric, out_dir, stem)
+    return paths
+
+
+def _plot_figure(model, data, configs, baselines, metric, out_dir, stem) -> list[Path]:
+    plt = pyplot()
+    subsets = sorted({float(c.config.get("subset") or 1.0) for c in configs}, reverse=True)
+    fig, axes = plt.subplots(1, len(subsets), squeeze=False, sharey=True,
+                             figsize=(max(4.2 * len(subsets) + 0.4, 6.5), 4.2))
+    for i, subset in enumerate(subsets):
+        ax = axes[0][i]
+        here = [c for c in configs if math.isclose(float(c.config.get("subset") or 1.0), subset)]
+        series = sorted({(c.config.get("scheme"), c.config["anneal"]) for c in here},
+                        key=lambda s: (s[1], s[0] != "global+local", str(s[0])))
+        for scheme, anneal in series:
+            by_b: dict[float, list[Configuration]] = {}
+            for c in here:
+                if (c.config.get("scheme"), c.config["anneal"]) == (scheme, anneal):
+                    by_b.setdefault(float(c.config["b"]), []).append(c)
+            bs = sorted(by_b)
+            chosen = [best(by_b[b], metric) for b in bs]
+            linestyle, marker = SCHEME_STYLES.get(scheme, (":", "^"))
+            ax.errorbar(bs, [c.stats(metric).mean for c in chosen],
+                        yerr=[_std(c, metric) for c in chosen], color=ANNEAL_COLORS[anneal],
+                        linestyle=linestyle, marker=marker, markersize=4, capsize=3,
+                        label=f"{anneal} ({scheme})")
+        baseline = best([c for c in baselines
+                         if math.isclose(float(c.config.get("subset") or 1.0), subset)], metric)
+        if baseline is not None:
+            level, spread = baseline.stats(metric).mean, _std(baseline, metric)
+            ax.axhline(level, color=BASELINE, linewidth=1.2,
+                       label=f"SGD (wd={fmt(baseline.config.get('weight_decay'))})")
+            if spread:
+                ax.axhspan(level - spread, level + spread, color=BASELINE, alpha=0.08,
+                           linewidth=0)
+        name = "full training set" if subset >= 1.0 else f"training ratio {ratio_name(subset)}"
+        ax.set_title(f"{panel_letter(i)} {name}")
+        ax.set_xlabel("scale b of the annealing distribution")
+    axes[0][0].set_ylabel(METRIC_NAMES[metric])
+    fig.suptitle(f"{MODEL_NAMES.get(model, model)}, {DATA_NAMES.get(data, data)}: validation "
+                 "accuracy vs b\n(paper Fig. 4; points: mean over trials, error bars: ±1 std)")
+    # One legend for all panels, below them: inside, it would hide points of some panel.
+    handles, labels = {}, []
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in handles:
+                handles[label] = handle
+                labels.append(label)
+    ncol = min(len(labels), 5 if len(subsets) > 1 else 3)
+    legend_rows = -(-len(labels) // ncol)
+    fig.tight_layout(rect=(0, (0.1 + 0.22 * legend_rows) / fig.get_figheight(), 1, 1))
+    fig.legend([handles[label] for label in labels], labels, loc="lower center", ncol=ncol,
+               frameon=False)
+    return save(fig, out_dir, stem)

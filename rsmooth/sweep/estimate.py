@@ -1,0 +1,86 @@
+"""The cost of a sweep before it runs: epochs left, and seconds where a finished run measured them.
+
+A run's seconds per epoch are taken from completed runs in the out dir that train the same
+model on the same data, subset, batch size and step rule on the same kind of device (the
+step rule sets the passes per step: SAM and F/B-GR 2x, GR-DB about 3x; METHODS.md §4).
+Everything else (loss, smoothing, optimizer) changes the cost by a few percent at most.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rsmooth.sweep.state import CONFIG, SUMMARY, RunStatus, read_summary
+
+CostKey = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    runs_left: int
+    epochs_left: int
+    seconds: float  # for the runs with a measurement
+    runs_measured: int  # runs left whose seconds are known
+
+
+def cost_key(cfg: dict[str, Any], device: str) -> CostKey:
+    return (
+        cfg.get("model"), cfg.get("data"), cfg.get("subset"), cfg.get("batch_size"),
+        cfg.get("step_rule"), device,
+    )
+
+
+def measured_seconds_per_epoch(out_dir: Path) -> dict[CostKey, float]:
+    """Median seconds per epoch (evaluation included) of completed runs under ``out_dir``."""
+    samples: dict[CostKey, list[float]] = {}
+    for summary_path in sorted(out_dir.rglob(SUMMARY)) if out_dir.is_dir() else []:
+        folder = summary_path.parent
+        summary = read_summary(folder)
+        epochs = summary.get("epochs_completed") or 0
+        seconds = summary.get("total_seconds")
+        if summary.get("status") != "completed" or not epochs or not seconds:
+            continue
+        try:
+            cfg = yaml.safe_load((folder / CONFIG).read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        device = _measured_device(summary.get("environment") or {})
+        samples.setdefault(cost_key(cfg, device), []).append(seconds / epochs)
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
+def planned_device(requested: str) -> str:
+    """The device a run with ``device: requested`` will use on this machine."""
+    import torch
+
+    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
+        return "cpu"
+    name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "unknown"
+    return f"cuda {name}"
+
+
+def _measured_device(environment: dict[str, Any]) -> str:
+    kind = str(environment.get("device", "")).split(":")[0]
+    return f"cuda {environment.get('device_name')}" if kind == "cuda" else kind
+
+
+def estimate_cost(statuses: list[RunStatus], out_dir: Path) -> CostEstimate:
+    measured = measured_seconds_per_epoch(out_dir)
+    devices: dict[str, str] = {}
+    left = [s for s in statuses if s.epochs_left > 0]
+    seconds, runs_measured = 0.0, 0
+    for status in left:
+        cfg = status.run.config
+        if cfg.device not in devices:
+            devices[cfg.device] = planned_device(cfg.device)
+        per_epoch = measured.get(cost_key(cfg.to_dict(), devices[cfg.device]))
+        if per_epoch is not None:
+            seconds += per_epoch * status.epochs_left
+            runs_measured += 1
+    epochs_left = sum(s.epochs_left for s in left)
+    return CostEstimate(len(left), epochs_left, seconds, runs_measured)

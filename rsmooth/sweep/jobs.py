@@ -1,0 +1,49 @@
+"""What an executor is given (jobs) and what it reports back (outcomes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from rsmooth.config import RunConfig
+from rsmooth.sweep.state import DIVERGED, DONE, TODO, RunStatus
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str  # the run's folder relative to the out dir
+    path: Path
+    config: RunConfig = field(repr=False)  # resolved, num_threads set for this machine's split
+    resume: bool  # the folder holds a config.yaml: continue it rather than start it
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    status: str  # completed, diverged or failed (summary.json's final states)
+    seconds: float  # wall time of this attempt
+    error: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+class Listener(Protocol):
+    """Told when each job starts and ends (the progress display)."""
+
+    def started(self, job: Job) -> None: ...
+
+    def finished(self, outcome: Outcome) -> None: ...
+
+
+def one_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def plan_jobs(statuses: list[RunStatus], threads: int) -> list[Job]:
+    """A job per run still to do; runs with a config.yaml already resume."""
+    return [
+        Job(s.run.name, s.path, s.run.config.replace(num_threads=threads), resume=s.state != TODO)
+        for s in statuses
+        if s.state not in (DONE, DIVERGED)
+    ]

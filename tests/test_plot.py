@@ -1,0 +1,134 @@
+"""rsmooth plot: every figure renders from fixture logs (PNG and PDF), numbers of the curves."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from fixtures import flat_curve, write_run, write_trials
+from typer.testing import CliRunner
+
+import rsmooth.cli.plot  # noqa: F401  (register the commands on the app)
+import rsmooth.cli.report  # noqa: F401
+from rsmooth.cli.app import app
+from rsmooth.errors import RsmoothError
+from rsmooth.methods.smoothing import anneal
+from rsmooth.plot.curves import curve, plot_curves
+from rsmooth.plot.schedule import plot_schedule, sigmoid
+from rsmooth.plot.style import ratio_name
+from rsmooth.plot.sweep import plot_sweep
+from rsmooth.report.aggregate import group_runs
+from rsmooth.report.runs import read_runs
+
+
+def assert_figures(paths: list[Path], stems: list[str]) -> None:
+    assert sorted(p.name for p in paths) == sorted(
+        f"{stem}.{ext}" for stem in stems for ext in ("png", "pdf")
+    )
+    for path in paths:
+        head = path.read_bytes()[:8]
+        assert head.startswith(b"\x89PNG" if path.suffix == ".png" else b"%PDF")
+        assert path.stat().st_size > 5_000  # a real figure, not an empty canvas
+
+
+def configurations(root: Path):
+    return group_runs(read_runs([root]))
+
+
+def _curves_folder(root: Path) -> None:
+    """Two data sets x (SGD, laplace grid of 2, logistic), two seeds, 6 epochs, plus noise."""
+    for data in ("cifar10", "svhn"):
+        common = {"model": "resnet56", "data": data, "epochs": 6}
+        write_trials(root, f"{data}/sgd", [flat_curve(90, 6), flat_curve(91, 6)], **common)
+        for b in (0.2, 0.5):
+            write_trials(root, f"{data}/lap{b}", [flat_curve(91 + b, 6), flat_curve(92, 6)],
+                         anneal="laplace", b=b, **common)
+        write_trials(root, f"{data}/log", [flat_curve(91.5, 6), flat_curve(92, 6)],
+                     anneal="logistic", b=0.25, **common)
+        write_run(root, f"{data}/sgd/seed5", [10.0, 20.0], seed=5, status="running", **common)
+
+
+def test_curve_is_mean_min_max_over_trials(tmp_path):
+    write_run(tmp_path, "a", [50.0, 60.0, 70.0], train_loss=[0.9, 0.5, 0.3], seed=0)
+    write_run(tmp_path, "b", [54.0, 58.0, 73.0], train_loss=[0.7, 0.5, 0.1], seed=1)
+    write_run(tmp_path, "c", [1.0, 2.0], epochs=3, seed=2, status="running")  # not drawn
+    (configuration,) = configurations(tmp_path)
+    acc = curve(configuration, "val_acc")
+    assert acc.epochs == [1, 2, 3]
+    assert acc.mean == [52.0, 59.0, 71.5]
+    assert acc.low == [50.0, 58.0, 70.0] and acc.high == [54.0, 60.0, 73.0]
+    loss = curve(configuration, "train_loss")
+    assert loss.mean == pytest.approx([0.8, 0.5, 0.2])
+    assert curve(configuration, "no_such_key") is None
+
+
+def test_plot_curves_renders_one_figure_per_model(tmp_path):
+    _curves_folder(tmp_path / "runs")
+    write_trials(tmp_path / "runs", "fmnist", [flat_curve(93, 4)], epochs=4)  # resnet20
+    paths = plot_curves(configurations(tmp_path / "runs"), tmp_path / "fig")
+    assert_figures(paths, ["curves-resnet20", "curves-resnet56"])
+
+
+def test_plot_curves_without_completed_runs_is_a_user_error(tmp_path):
+    write_run(tmp_path, "r", [10.0], epochs=5, status="running")
+    with pytest.raises(RsmoothError, match="no completed runs"):
+        plot_curves(configurations(tmp_path), tmp_path / "fig")
+
+
+def _sweep_folder(root: Path) -> None:
+    for ratio in (0.5, 0.125):
+        write_trials(root, f"{ratio}/sgd", [flat_curve(90, 4), flat_curve(90.4, 4)],
+                     subset=ratio, epochs=4)
+        for anneal_name in ("laplace", "logistic"):
+            for b in (0.1, 0.5, 0.9):
+                finals = [90.5 + b, 90.7 + b, 90.6]
+                write_trials(root, f"{ratio}/{anneal_name}{b}", [flat_curve(f, 4) for f in finals],
+                             subset=ratio, epochs=4, anneal=anneal_name, b=b)
+    write_trials(root, "1.0/global", [flat_curve(91, 4)], epochs=4, anneal="laplace",
+                 scheme="global", b=0.3)  # one trial: no error bar, still drawn
+
+
+def test_plot_sweep_renders_panels_per_ratio(tmp_path):
+    _sweep_folder(tmp_path / "runs")
+    paths = plot_sweep(configurations(tmp_path / "runs"), tmp_path / "fig", metric="mean")
+    assert_figures(paths, ["sweep-resnet20-fashion-mnist"])
+
+
+def test_plot_sweep_needs_smoothing_runs(tmp_path):
+    write_trials(tmp_path, "sgd", [flat_curve(90, 4)], epochs=4)
+    with pytest.raises(RsmoothError, match="residual-smoothing"):
+        plot_sweep(configurations(tmp_path), tmp_path / "fig")
+
+
+def test_plot_schedule_and_its_functions(tmp_path):
+    assert_figures(plot_schedule(tmp_path), ["schedule-sigmoid", "schedule-anneal"])
+    assert sigmoid(0.0, 0.6, 3.0) == pytest.approx(0.3)
+    assert sigmoid(2.0, 1.0, 0.0) == pytest.approx(0.5)  # alpha 0: the global-only scheme
+    assert sigmoid(-1000.0, 1.0, 1.0) == 0.0
+    assert anneal(0.75, "laplace", 0.75, 0.3) == pytest.approx(1.0)
+    assert anneal(0.25, "logistic", 0.75, 0.5) == pytest.approx(1 / math.cosh(0.5) ** 2)
+
+
+def test_ratio_names():
+    assert [ratio_name(r) for r in (1.0, 0.5, 0.25, 0.125, 0.3)] == ["all", "1/2", "1/4", "1/8",
+                                                                     "0.3"]
+
+
+def test_cli_plot_commands(tmp_path):
+    _curves_folder(tmp_path / "curves")
+    _sweep_folder(tmp_path / "sweep")
+    runner = CliRunner()
+    result = runner.invoke(app, ["plot", "curves", str(tmp_path / "curves")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "curves" / "curves-resnet56.png").is_file()
+    result = runner.invoke(
+        app, ["plot", "sweep", str(tmp_path / "sweep"), "--out", str(tmp_path / "figs")]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "figs" / "sweep-resnet20-fashion-mnist.pdf").is_file()
+    result = runner.invoke(app, ["plot", "schedule", "--out", str(tmp_path / "figs")])
+    assert result.exit_code == 0, result.output
+    assert "schedule-anneal.png" in result.output
+    result = runner.invoke(app, ["plot", "sweep", str(tmp_path / "curves"), "--metric", "x"])
+    assert result.exit_code == 2 and "invalid metric" in result.output

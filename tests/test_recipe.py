@@ -1,0 +1,372 @@
+"""Recipes: grid expansion, stable run names, the shipped paper grids, and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rsmooth.errors import RecipeError
+from rsmooth.sweep.recipe import expand, load_recipe, parse_overrides, parse_recipe
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+BASE = {"model": "resnet20", "data": "fashion-mnist", "epochs": 2}
+
+
+def runs_of(recipe: dict, **kwargs) -> list:
+    return expand(parse_recipe(recipe, source="test.yaml"), **kwargs)
+
+
+def names(runs) -> list[str]:
+    return [run.name for run in runs]
+
+
+# ---------------------------------------------------------------------------- expansion
+def test_grid_is_the_cartesian_product_times_trials():
+    runs = runs_of(
+        {
+            "name": "t",
+            "trials": 2,
+            "base": BASE,
+            "grid": {"weight_decay": [1e-3, 1e-4], "lr": [0.1, 0.05, 0.01]},
+        }
+    )
+    assert len(runs) == 2 * 3 * 2
+    points = {(r.config.weight_decay, r.config.lr, r.config.seed) for r in runs}
+    assert len(points) == 12
+    assert {r.config.seed for r in runs} == {0, 1}
+    assert all(r.config.epochs == 2 and r.config.model == "resnet20" for r in runs)
+
+
+def test_variants_are_united_and_crossed_with_the_recipe_grid():
+    runs = runs_of(
+        {
+            "name": "t",
+            "base": BASE,
+            "grid": {"subset": [0.5, 0.25]},
+            "variants": [
+                {"name": "sgd", "grid": {"weight_decay": [1e-2, 1e-3]}},
+                {
+                    "name": "smooth",
+                    "anneal": ["laplace", "logistic"],
+                    "scheme": "global",
+                    "grid": {"b": [0.1, 0.9]},
+                },
+            ],
+        }
+    )
+    sgd = [r for r in runs if r.variant == "sgd"]
+    smooth = [r for r in runs if r.variant == "smooth"]
+    assert len(sgd) == 2 * 2 and len(smooth) == 2 * 2 * 2
+    assert all(r.config.anneal is None for r in sgd)
+    assert {(r.config.anneal, r.config.b, r.config.subset) for r in smooth} == {
+        (a, b, s) for a in ("laplace", "logistic") for b in (0.1, 0.9) for s in (0.5, 0.25)
+    }
+    assert all(r.config.scheme == "global" and r.config.alpha == 0.0 for r in smooth)
+
+
+def test_variant_value_replaces_a_recipe_axis_and_base_value():
+    runs = runs_of(
+        {
+            "name": "t",
+            "base": {**BASE, "weight_decay": 1e-3},
+            "grid": {"subset": [0.5, 0.25]},
+            "variants": [
+                {"name": "a", "subset": 0.125, "weight_decay": 1e-4},
+                {"name": "b", "grid": {"subset": [0.5]}},
+            ],
+        }
+    )
+    assert [(r.name, r.config.subset, r.config.weight_decay) for r in runs] == [
+        ("a/subset=0.125/seed=0", 0.125, 1e-4),
+        ("b/subset=0.5/seed=0", 0.5, 1e-3),
+    ]
+
+
+def test_scalars_under_grid_are_shared_and_yaml_numbers_are_coerced(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "name: r\nbase: {model: resnet20, epochs: 2}\n"
+        "grid: {weight_decay: [1e-3, 1.0e-4], lr: 5e-2}\n"
+    )
+    runs = expand(load_recipe(path))
+    assert [r.config.weight_decay for r in runs] == [1e-3, 1e-4]
+    assert all(r.config.lr == 0.05 for r in runs)
+    assert names(runs) == ["weight_decay=0.001/seed=0", "weight_decay=0.0001/seed=0"]
+
+
+def test_seeds_trials_override_and_seed_major_order():
+    recipe = {
+        "name": "t",
+        "seeds": [3, 7],
+        "base": BASE,
+        "variants": [{"name": "a"}, {"name": "b", "lr": 0.05}],
+    }
+    assert names(runs_of(recipe)) == ["a/seed=3", "b/seed=3", "a/seed=7", "b/seed=7"]
+    assert [r.config.seed for r in runs_of(recipe, trials=3)] == [0, 0, 1, 1, 2, 2]
+
+
+def test_overrides_apply_to_every_run_and_keep_names():
+    recipe = {
+        "name": "t",
+        "base": BASE,
+        "grid": {"b": [0.3, 0.5]},
+        "variants": [{"name": "s", "anneal": "laplace"}],
+    }
+    plain = runs_of(recipe)
+    short = runs_of(recipe, overrides=parse_overrides(["epochs=1", "device=cpu"]))
+    assert names(plain) == names(short)
+    assert all(r.config.epochs == 1 and r.config.device == "cpu" for r in short)
+
+
+def test_identical_configs_run_once():
+    runs = runs_of(
+        {
+            "name": "t",
+            "base": BASE,
+            "variants": [
+                {"name": "s", "anneal": "laplace", "grid": {"b": [0.7, 0.9]}},
+                {"name": "s", "anneal": "laplace", "grid": {"b": [0.9, 1.1]}},
+            ],
+        }
+    )
+    assert names(runs) == ["s/b=0.7/seed=0", "s/b=0.9/seed=0", "s/b=1.1/seed=0"]
+
+
+# ---------------------------------------------------------------------------- naming
+def test_names_are_readable_and_stable():
+    recipe = {
+        "name": "t",
+        "trials": 2,
+        "base": BASE,
+        "variants": [
+            {"name": "sgd", "grid": {"weight_decay": [1e-3, 1e-5]}},
+            {"name": "gl", "anneal": "logistic", "grid": {"alpha": [1, 2], "b": [0.5]}},
+        ],
+    }
+    first = names(runs_of(recipe))
+    assert first == names(runs_of(yaml.safe_load(yaml.safe_dump(recipe))))
+    assert "sgd/weight_decay=0.001/seed=0" in first
+    assert "sgd/weight_decay=1e-05/seed=1" in first
+    assert "gl/alpha=2.0,b=0.5/seed=1" in first
+    assert names(runs_of({"name": "t", "base": BASE})) == ["seed=0"]
+
+
+def test_a_run_keeps_its_name_when_the_recipe_grows():
+    small = {
+        "name": "t",
+        "base": BASE,
+        "variants": [{"name": "s", "anneal": "laplace", "grid": {"b": [0.5]}}],
+    }
+    large = {
+        "name": "t",
+        "trials": 3,
+        "base": BASE,
+        "variants": [
+            {"name": "sgd"},
+            {"name": "s", "anneal": "laplace", "grid": {"b": [0.1, 0.5, 0.9]}},
+        ],
+    }
+    small_runs = {r.name: r.config for r in runs_of(small)}
+    large_runs = {r.name: r.config for r in runs_of(large)}
+    assert small_runs.items() <= large_runs.items()
+
+
+def test_different_configs_in_one_folder_is_an_error():
+    with pytest.raises(RecipeError, match="same run folder s/seed=0"):
+        runs_of(
+            {
+                "name": "t",
+                "base": BASE,
+                "variants": [{"name": "s", "lr": 0.1}, {"name": "s", "lr": 0.05}],
+            }
+        )
+
+
+# ---------------------------------------------------------------------------- shipped recipes
+def shipped(name: str) -> list:
+    return expand(load_recipe(RECIPES / f"{name}.yaml"))
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_recipe_expands_to_unique_valid_runs(path):
+    recipe = load_recipe(path)
+    runs = expand(recipe)
+    assert recipe.description and runs
+    assert len(set(names(runs))) == len(runs)
+    assert len({r.config for r in runs}) == len(runs)
+
+
+def test_table1_is_the_papers_grid():
+    runs = shipped("table1")
+    assert len(runs) == 5 * (4 + 2 * 5 + 2 * 5 * 5)
+    assert all(
+        (r.config.model, r.config.data, r.config.epochs) == ("resnet20", "fashion-mnist", 48)
+        for r in runs
+    )
+    sgd = [r.config for r in runs if r.config.anneal is None]
+    assert sorted({c.weight_decay for c in sgd}) == [1e-5, 1e-4, 1e-3, 1e-2]
+    smooth = [r.config for r in runs if r.config.anneal is not None]
+    assert all(c.weight_decay == 1e-3 and c.mu == 0.75 for c in smooth)
+    assert {c.b for c in smooth} == {0.1, 0.3, 0.5, 0.7, 0.9}
+    assert {c.alpha for c in smooth if c.scheme == "global"} == {0.0}
+    assert {c.alpha for c in smooth if c.scheme == "global+local"} == {0.25, 0.5, 1.0, 2.0, 4.0}
+
+
+def test_table2_is_the_papers_grid_and_fig4_is_table2():
+    runs = shipped("table2")
+    laplace = {(r.config.subset, r.config.b) for r in runs if r.config.anneal == "laplace"}
+    assert {b for s, b in laplace if s == 0.125} == {0.9, 1.1, 1.3, 1.5, 1.7}
+    assert {b for s, b in laplace if s == 0.5} == {0.1, 0.3, 0.5, 0.7, 0.9}
+    logistic = {(r.config.subset, r.config.b) for r in runs if r.config.anneal == "logistic"}
+    assert logistic == {(s, b) for s in (0.5, 0.25, 0.125) for b in (0.1, 0.3, 0.5, 0.7, 0.9)}
+    assert all(r.config.alpha == 1.0 for r in runs if r.config.anneal)
+    assert len(runs) == 5 * 3 * (4 + 5 + 5)  # laplace at 1/8 swaps its b grid, same count
+    fig4 = shipped("fig4")
+    assert [(r.name, r.config) for r in fig4] == [(r.name, r.config) for r in runs]
+
+
+def test_table3_grid_and_figures_5_6_are_its_runs():
+    runs = shipped("table3")
+    assert len(runs) == 5 * 2 * 3 * 8
+    assert all(r.config.weight_decay == 1e-4 for r in runs)
+    assert {r.config.lr for r in runs if r.config.optimizer == "adam"} == {1e-3}
+    assert {r.config.lr for r in runs if r.config.optimizer == "adagrad"} == {1e-2}
+    assert {r.config.label_smoothing for r in runs} == {0.0, 0.1}
+    assert {(r.config.anneal, r.config.b) for r in runs if r.config.anneal} == {
+        ("laplace", 0.2),
+        ("laplace", 0.5),
+        ("logistic", 0.25),
+        ("logistic", 0.5),
+    }
+    by_name = {r.name: r.config for r in runs}
+    for figure, model in (("fig5", "resnet56"), ("fig6", "densenet-bc-100")):
+        figure_runs = shipped(figure)
+        assert len(figure_runs) == 5 * 3 * 5
+        assert all(by_name[r.name] == r.config and r.config.model == model for r in figure_runs)
+
+
+def test_quick_fits_its_budget():
+    runs = shipped("quick")
+    images = sum(r.config.subset * 60000 * r.config.epochs for r in runs)
+    assert images <= 150_000
+    assert {r.config.anneal for r in runs} == {None, "logistic"}
+
+
+def test_relatives_recipes_cover_their_methods():
+    gr = [r.config for r in shipped("gr")]
+    assert {c.step_rule for c in gr} == {"plain", "gr-db", "gr-forward", "gr-backward"}
+    forward = {(c.gr_gamma, c.gr_eps) for c in gr if c.step_rule == "gr-forward"}
+    assert len(forward) == 4 * 6
+    assert all(c.lr_schedule == "cosine" and c.weight_decay == 1e-4 for c in gr)
+    agr = {(c.optimizer, c.grad_transform) for c in (r.config for r in shipped("agr"))}
+    assert agr == {(o, t) for o in ("sgd", "adamw", "adan") for t in ("none", "agr")}
+    shootout = [r.config for r in shipped("shootout")]
+    assert {c.step_rule for c in shootout} == {"plain", "sam", "gr-db", "gr-forward", "gr-backward"}
+    assert {c.optimizer for c in shootout} == {"sgd", "adam", "adagrad", "adamw", "adan"}
+    assert {c.scheme for c in shootout} == {None, "global", "global+local"}
+    assert any(c.flood for c in shootout) and any(c.label_smoothing for c in shootout)
+    assert {c.grad_transform for c in shootout} == {"none", "agr"}
+
+
+# ---------------------------------------------------------------------------- errors
+BAD_RECIPES = [
+    ({"name": "t", "trails": 5}, "'trails'"),
+    ({"name": "t", "base": {"wieght_decay": 1e-3}}, "wieght_decay"),
+    ({"name": "t", "variants": [{"name": "v", "bb": [0.1]}]}, "variant v: key 'bb'"),
+    ({"name": "t", "base": {"b": "abc"}}, "base.b"),
+    ({"name": "t", "base": {"epochs": 2.5}}, "base.epochs"),
+    ({"name": "t", "grid": {"b": []}}, "grid.b: empty list"),
+    ({"name": "t", "grid": {}}, "grid"),
+    ({"name": "t", "variants": []}, "variants"),
+    ({"name": "t", "variants": [{"grid": {"b": [0.1]}}]}, "variants[0].name"),
+    ({"name": "t", "variants": [{"name": "v", "grid": {"lr": "x"}}]}, "variant v.grid.lr"),
+    (
+        {"name": "t", "variants": [{"name": "v", "b": 0.1, "grid": {"b": [0.2]}}]},
+        "b is set in both",
+    ),
+    ({"name": "t", "base": {"b": [0.1, 0.2]}}, "base.b"),
+    ({"name": "t", "grid": {"b": [0.1, 0.1]}}, "distinct"),
+    ({"name": "t", "grid": {"seed": [0, 1]}}, "seed"),
+    ({"name": "t", "trials": 0}, "trials"),
+    ({"name": "t", "trials": 2, "seeds": [0]}, "trials and seeds"),
+    ({"name": "a/b"}, "name"),
+    (
+        {
+            "name": "t",
+            "variants": [{"name": "g", "anneal": "laplace", "scheme": "global", "alpha": 1.0}],
+        },
+        "variant g: invalid alpha",
+    ),
+    (
+        {"name": "t", "variants": [{"name": "v", "grid": {"lr": [0.1, -1]}}]},
+        "variant v (lr=-1.0): invalid lr",
+    ),
+    ({"name": "t", "base": {"model": "resnet21"}}, "invalid model"),
+]
+
+
+@pytest.mark.parametrize("recipe, needle", BAD_RECIPES, ids=[n for _, n in BAD_RECIPES])
+def test_bad_recipe_is_one_line_naming_the_key(recipe, needle):
+    with pytest.raises(RecipeError) as err:
+        runs_of(recipe)
+    message = str(err.value)
+    assert needle in message and "\n" not in message
+    assert message.startswith("test.yaml")
+    assert "allowed" in message
+
+
+@pytest.mark.parametrize(
+    "pairs, needle",
+    [
+        (["epochs"], "key=value"),
+        (["epoch=2"], "epoch"),
+        (["epochs=two"], "epochs"),
+        (["b=0.5"], "axis"),
+    ],
+)
+def test_bad_overrides(pairs, needle):
+    recipe = parse_recipe({"name": "t", "base": BASE, "grid": {"b": [0.1, 0.3]}})
+    with pytest.raises(RecipeError, match=needle):
+        expand(recipe, overrides=parse_overrides(pairs))
+
+
+def test_overrides_are_read_as_yaml_scalars():
+    assert parse_overrides(["epochs=2", "lr=1e-3", "nesterov=true", "flood=null"]) == {
+        "epochs": 2,
+        "lr": 0.001,
+        "nesterov": True,
+        "flood": None,
+    }
+
+
+# ---------------------------------------------------------------------------- the command
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    import rsmooth.cli.sweep  # noqa: F401  (registers the command)
+    from rsmooth.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
+
+
+def test_cli_rejects_a_bad_recipe_before_writing_anything(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nbase: {model: resnet20}\ngrid: {b: []}\n")
+    out_dir = tmp_path / "out"
+    code, _, err = run_cli(["sweep", str(path), "--out", str(out_dir)], capsys)
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "grid.b: empty list" in err
+    assert not out_dir.exists()
+
+
+def test_cli_dry_run_lists_runs_and_cost(tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    code, out, _ = run_cli(["sweep", "table1", "--dry-run", "--out", str(out_dir)], capsys)
+    assert code == 0
+    assert "sgd/weight_decay=0.001/seed=0" in out and "todo" in out
+    assert "320 runs to run, 15360 epochs" in " ".join(out.split())
+    assert "unknown" in out
+    assert not out_dir.exists()

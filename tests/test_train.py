@@ -1,0 +1,278 @@
+"""End-to-end `rsmooth train` on tiny data: the run folder, resume, divergence, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rsmooth.cli import main
+from rsmooth.config import RunConfig
+from tests.datasets import WRITERS
+
+REPO = Path(__file__).resolve().parents[1]
+METRIC_KEYS = {
+    "epoch",
+    "step",
+    "lr",
+    "s_t",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "epoch_seconds",
+    "images_per_second",
+}
+TIMING_KEYS = {"epoch_seconds", "images_per_second"}
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def fmnist(tmp_path_factory) -> Path:
+    return WRITERS["fashion-mnist"](tmp_path_factory.mktemp("fmnist"), 96, 48)
+
+
+def tiny_args(data_dir: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "train",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--eval-batch-size",
+        "64",
+        "--quiet",
+        *extra,
+    ]
+
+
+def read_metrics(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_train_writes_the_run_folder(fmnist, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, err = run_cli(tiny_args(fmnist, out, "--anneal", "logistic", "--b", "0.3"), capsys)
+    assert code == 0, err
+    assert {p.name for p in out.iterdir()} == {
+        "config.yaml",
+        "metrics.jsonl",
+        "summary.json",
+        "checkpoint.pt",
+    }
+    cfg = RunConfig.from_yaml(out / "config.yaml")
+    assert cfg == cfg.resolve()  # the resolved config, verbatim
+    assert (cfg.anneal, cfg.b, cfg.scheme, cfg.alpha, cfg.epochs) == (
+        "logistic",
+        0.3,
+        "global+local",
+        1.0,
+        2,
+    )
+    metrics = read_metrics(out)
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    assert all(set(m) == METRIC_KEYS for m in metrics)
+    assert metrics[-1]["step"] == 2 * 3  # 96 images / batch 32
+    assert 0 < metrics[0]["s_t"] <= 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["max_val_acc"] == max(m["val_acc"] for m in metrics)
+    assert summary["mean_val_acc_last10"] == metrics[-1]["val_acc"]
+    assert {"torch", "rsmooth", "device_name"} <= set(summary["environment"])
+
+
+@pytest.mark.parametrize("data", sorted(WRITERS))
+def test_every_dataset_trains(data, tmp_path):
+    from rsmooth.engine import train_run
+
+    root = WRITERS[data](tmp_path / "data", 48, 24)
+    cfg = RunConfig(data=data, data_dir=str(root), epochs=1, batch_size=16, eval_batch_size=24)
+    summary = train_run(cfg, tmp_path / "run", quiet=True)
+    assert summary["status"] == "completed"
+    assert 0 <= summary["max_val_acc"] <= 100
+
+
+def test_learns_on_learnable_data(tmp_path):
+    from rsmooth.engine import train_run
+
+    root = WRITERS["fashion-mnist"](tmp_path / "data", 256, 128)
+    cfg = RunConfig(
+        data_dir=str(root),
+        epochs=4,
+        batch_size=32,
+        eval_batch_size=128,
+        lr_drop_at=1.0,
+        loss="ce",
+    )
+    summary = train_run(cfg, tmp_path / "run", quiet=True)
+    assert summary["max_val_acc"] > 30.0  # 10 classes: chance is 10%
+
+
+def test_config_file_and_flags(fmnist, tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"epochs": 1, "seed": 5, "optimizer": "adam"}))
+    out = tmp_path / "run"
+    code, err = run_cli(tiny_args(fmnist, out, "--config", str(config), "--seed", "7"), capsys)
+    assert code == 0, err
+    cfg = RunConfig.from_yaml(out / "config.yaml")
+    # flags win over the file: tiny_args sets --epochs 2, --seed 7 overrides seed 5
+    assert (cfg.epochs, cfg.seed, cfg.optimizer, cfg.lr) == (2, 7, "adam", 1e-3)
+
+
+def test_existing_run_folder_is_never_overwritten(fmnist, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(tiny_args(fmnist, out), capsys)[0] == 0
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    code, err = run_cli(tiny_args(fmnist, out), capsys)
+    assert code == 2
+    assert "already exists" in err and "--resume" in err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    # resuming a completed run is a no-op
+    code, _ = run_cli(["train", "--resume", str(out), "--quiet"], capsys)
+    assert code == 0
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def test_kill_and_resume_matches_an_unbroken_run(fmnist, tmp_path, capsys):
+    args = ["--epochs", "4", "--anneal", "laplace", "--step-rule", "sam"]
+    unbroken = tmp_path / "unbroken"
+    assert run_cli(tiny_args(fmnist, unbroken, *args), capsys)[0] == 0
+
+    broken = tmp_path / "broken"
+    cmd = [sys.executable, "-m", "rsmooth", *tiny_args(fmnist, broken), *args]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        metrics = broken / "metrics.jsonl"
+        if metrics.exists() and metrics.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert json.loads((broken / "summary.json").read_text())["status"] == "running"
+    done = len(read_metrics(broken))
+    assert 1 <= done <= 4
+
+    code, err = run_cli(["train", "--resume", str(broken), "--quiet"], capsys)
+    assert code == 0, err
+    strip = lambda ms: [{k: v for k, v in m.items() if k not in TIMING_KEYS} for m in ms]  # noqa: E731
+    assert strip(read_metrics(broken)) == strip(read_metrics(unbroken))
+    assert json.loads((broken / "summary.json").read_text())["status"] == "completed"
+
+
+def test_resume_drops_metrics_past_the_checkpoint(fmnist, tmp_path, capsys, monkeypatch):
+    from rsmooth.engine import trainer
+
+    reference = tmp_path / "reference"
+    assert run_cli(tiny_args(fmnist, reference), capsys)[0] == 0
+    # crash after epoch 2's metrics line was written but before its checkpoint was saved
+    save = trainer.save_checkpoint
+
+    def crash_at_epoch_2(folder, model, optimizer, epoch, *rest):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        save(folder, model, optimizer, epoch, *rest)
+
+    monkeypatch.setattr(trainer, "save_checkpoint", crash_at_epoch_2)
+    out = tmp_path / "run"
+    code, err = run_cli(tiny_args(fmnist, out), capsys)
+    assert code == 130, err
+    monkeypatch.setattr(trainer, "save_checkpoint", save)
+    assert len(read_metrics(out)) == 2
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 3, "step": 9, "lr": 0.0')  # and a half-written line
+    code, err = run_cli(["train", "--resume", str(out), "--quiet"], capsys)
+    assert code == 0, err
+    strip = lambda ms: [{k: v for k, v in m.items() if k not in TIMING_KEYS} for m in ms]  # noqa: E731
+    assert strip(read_metrics(out)) == strip(read_metrics(reference))
+
+
+def test_divergence_stops_with_its_own_status(fmnist, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _ = run_cli(
+        tiny_args(fmnist, out, "--loss", "ce", "--lr", "1e30", "--lr-drop-at", "1.0"), capsys
+    )
+    assert code == 3
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "diverged"
+    assert "non-finite" in summary["error"]
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--model", "resnet21"], "resnet20"),
+        (["--anneal", "gauss"], "laplace"),
+        (["--epochs", "abc"], "--epochs"),
+        (["--epochs", "0"], "epochs"),
+        (["--bogus", "1"], "--bogus"),
+        (["--subset", "2"], "subset"),
+        (["--optimizer", "lion"], "adamw"),
+        (["--step-rule", "sam", "--rho", "-1"], "rho"),
+        (["--loss", "ce", "--anneal", "logistic"], "loss"),
+        (["--data", "cifar10"], "cifar-10"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(fmnist, tmp_path, capsys, extra, needle):
+    out = tmp_path / "run"
+    code, err = run_cli(tiny_args(fmnist, out, *extra), capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rsmooth: error:")
+    assert needle.lower() in lines[0].lower()
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "bad-magic"])
+def test_missing_or_corrupt_data_is_exit_2(tmp_path, capsys, damage):
+    root = WRITERS["fashion-mnist"](tmp_path / "data", 32, 16)
+    target = root / "train-images-idx3-ubyte.gz"
+    if damage == "missing":
+        target.unlink()
+    elif damage == "truncated":
+        target.write_bytes(target.read_bytes()[:100])
+    else:
+        import gzip
+
+        raw = bytearray(gzip.decompress(target.read_bytes()))
+        raw[:4] = b"\x00\x00\x09\x09"
+        target.write_bytes(gzip.compress(bytes(raw)))
+    out = tmp_path / "run"
+    code, err = run_cli(tiny_args(root, out), capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_resume_of_a_non_run_folder_is_exit_2(tmp_path, capsys):
+    code, err = run_cli(["train", "--resume", str(tmp_path)], capsys)
+    assert code == 2 and "config.yaml" in err
+
+
+def test_help_is_fast_and_lists_the_commands():
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys, rsmooth.cli; 'torch' in sys.modules and sys.exit(9)"],
+        cwd=REPO,
+        env={**os.environ},
+        capture_output=True,
+    )
+    assert result.returncode == 0, "importing the CLI must not import torch"
+    assert time.perf_counter() - start < 60  # generous: the point is the import check above
