@@ -23,6 +23,7 @@ from rsmooth.config import RunConfig
 from rsmooth.data import DATASETS, DeviceBatches, Split
 from rsmooth.engine.environment import select_environment
 from rsmooth.engine.trainer import Trainer
+from rsmooth.errors import ConfigError
 from rsmooth.methods import build_optimizer
 from rsmooth.models import build_model
 
@@ -175,27 +176,27 @@ def bench_methods(
 # The engine against a plain PyTorch loop
 # ----------------------------------------------------------------------------------------
 def _plain_loop_dataset(data: str, root: Path, n: int):
-    """A torchvision dataset in its own on-disk format, with the usual per-sample transforms."""
+    """A torchvision dataset read from files in its own on-disk format (synthetic images),
+    with the per-sample transforms a user would write: what a plain PyTorch loop does."""
     import torchvision
     from torchvision import transforms as T
+
+    from rsmooth.data.synthetic import write_cifar10, write_cifar100, write_fashion_mnist
 
     spec = DATASETS.get(data)
     normalize = T.Normalize(spec.mean, spec.std)
     if data in ("cifar10", "cifar100"):
-        from rsmooth.data.cifar import write_cifar_files
-
-        write_cifar_files(root, data, synthetic_split(spec, n), synthetic_split(spec, 16, 1))
+        writer = write_cifar10 if data == "cifar10" else write_cifar100
+        writer(root, n, 16)
         cls = torchvision.datasets.CIFAR10 if data == "cifar10" else torchvision.datasets.CIFAR100
         aug = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()]
-        return cls(root, train=True, transform=T.Compose([*aug, T.ToTensor(), normalize]))
+        return cls(str(root), train=True, transform=T.Compose([*aug, T.ToTensor(), normalize]))
     if data == "fashion-mnist":
-        from rsmooth.data.fashion_mnist import write_torchvision_raw
-
-        write_torchvision_raw(root, synthetic_split(spec, n), synthetic_split(spec, 16, 1))
+        write_fashion_mnist(root / "FashionMNIST" / "raw", n, 16, gz=False)
         return torchvision.datasets.FashionMNIST(
-            root, train=True, transform=T.Compose([T.ToTensor(), normalize])
+            str(root), train=True, transform=T.Compose([T.ToTensor(), normalize])
         )
-    raise ValueError(f"no plain-loop baseline for {data}")
+    raise ConfigError("data", data, "fashion-mnist, cifar10, cifar100 (plain-loop baseline)")
 
 
 class PlainLoop:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from fixtures import config_dict, flat_curve, metrics_lines, summary_dict, write_run, write_trials
 from typer.testing import CliRunner
 
 import rsmooth.cli.plot  # noqa: F401  (register the commands on the app)
@@ -28,6 +27,14 @@ from rsmooth.report.stats import (
     t_cdf,
     t_quantile,
     welch_test,
+)
+from tests.fixtures import (
+    config_dict,
+    flat_curve,
+    metrics_lines,
+    summary_dict,
+    write_run,
+    write_trials,
 )
 
 T975_DF2 = 4.302652729749752  # t_{0.975, 2}, textbook 4.3027
@@ -191,7 +198,9 @@ def test_incomplete_diverged_failed_unreadable_are_listed_not_counted(tmp_path):
     assert statuses["seed9"] == ("failed", "RuntimeError: CUDA out of memory")
     assert statuses["broken-yaml"][0] == "unreadable"
     assert statuses["not-a-mapping"][0] == "unreadable"
-    assert statuses["corrupt-middle"] == ("unreadable", "metrics.jsonl line 5 is not a metrics record")
+    assert statuses["corrupt-middle"] == (
+        "unreadable", "metrics.jsonl line 5 is not a metrics record"
+    )
     assert statuses["just-started"] == ("running", "0/10 epochs")
     (sgd,) = [c for c in report.configurations if c.n > 0]
     assert sgd.n == 2 and sgd.stats("mean").mean == pytest.approx(90.5)

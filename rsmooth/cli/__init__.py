@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from rsmooth.cli import bench, train  # noqa: F401  (register the commands)  TODO-LEAD: plot, report, sweep
+from rsmooth.cli import bench, plot, report, sweep, train  # noqa: F401  (register the commands)
 from rsmooth.cli.app import app
 from rsmooth.errors import EXIT_USAGE, RsmoothError
 

@@ -35,8 +35,11 @@ def bench(
         None, "--json", help="also write the results as JSON to this file"
     ),
 ) -> None:
-    """Median step time, images/s, peak memory and the ratio to SGD of every method; and the
-    engine against a torchvision + DataLoader + eager fp32 loop. Alternating, after warm-up."""
+    """Step time of every method against SGD, and of the engine against a plain PyTorch loop.
+
+    Median step time, images/s, peak memory and the ratio to SGD, measured in one process,
+    alternating, after warm-up; the plain loop is torchvision + DataLoader + eager fp32.
+    """
     from rsmooth.bench import METHODS, run_bench
     from rsmooth.config import RunConfig
     from rsmooth.errors import ConfigError

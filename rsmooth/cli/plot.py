@@ -41,43 +41,49 @@ def _written(paths: list[Path]) -> None:
         typer.echo(f"wrote {path}")
 
 
-@plot_app.command("curves")
+@plot_app.command(
+    "curves",
+    help="Figs. 5-6: validation accuracy (red), training and test loss (blue, green) vs epoch; "
+    "a row per data set, a column per method; mean over trials, min-max band.",
+)
 def curves(
     dirs: list[Path] = DIRS,
     out: Optional[Path] = typer.Option(  # noqa: UP045  (Typer reads the runtime annotation)
-        None, "--out", help="folder for curves-<model>.png/.pdf [default: the first DIR]"
+        None, "--out", help="folder for curves-<model>.png/.pdf (default: the first DIR)"
     ),
     metric: str = METRIC,
 ) -> None:
-    """Figs. 5-6: validation accuracy (red), training loss (blue), test loss (green) vs epoch;
-    one row per data set, one column per method, mean over trials with a min-max band."""
     with user_errors():
         from rsmooth.plot.curves import plot_curves
 
         _written(plot_curves(_configurations(dirs, metric), _out(out, dirs), metric))
 
 
-@plot_app.command("sweep")
+@plot_app.command(
+    "sweep",
+    help="Fig. 4: accuracy vs the annealing scale b (laplace blue, logistic red, SGD black); "
+    "a panel per training ratio; error bars over trials.",
+)
 def sweep(
     dirs: list[Path] = DIRS,
     out: Optional[Path] = typer.Option(  # noqa: UP045
-        None, "--out", help="folder for sweep-<model>-<data>.png/.pdf [default: the first DIR]"
+        None, "--out", help="folder for sweep-<model>-<data>.png/.pdf (default: the first DIR)"
     ),
     metric: str = METRIC,
 ) -> None:
-    """Fig. 4: accuracy vs the annealing scale b (laplace blue, logistic red, SGD black),
-    one panel per training ratio, error bars over trials."""
     with user_errors():
         from rsmooth.plot.sweep import plot_sweep
 
         _written(plot_sweep(_configurations(dirs, metric), _out(out, dirs), metric))
 
 
-@plot_app.command("schedule")
+@plot_app.command(
+    "schedule",
+    help="Figs. 1-2: the diffusivity sigmoid S(x; s, alpha) and the annealing s(u) for several b.",
+)
 def schedule(
     out: Path = typer.Option(Path("."), "--out", help="folder for schedule-*.png/.pdf"),
 ) -> None:
-    """Figs. 1-2: the diffusivity sigmoid S(x; s, alpha) and the annealing s(u) for several b."""
     with user_errors():
         from rsmooth.plot.schedule import plot_schedule
 

@@ -10,7 +10,11 @@ import typer
 from rsmooth.cli.app import app, user_errors
 
 
-@app.command()
+@app.command(
+    help="Group runs over seeds; tabulate max and mean accuracy with 95% intervals, the paper's "
+    "tables and the significance of differences from SGD. Safe while a sweep is still writing: "
+    "unfinished, diverged and unreadable runs are listed under the tables, never counted."
+)
 def report(
     dirs: list[Path] = typer.Argument(
         ..., help="folders of run folders, searched recursively (any folder with a config.yaml)"
@@ -19,18 +23,13 @@ def report(
         False, "--paper", help="show the published numbers of Tables 1-3 and ours - paper"
     ),
     out: Optional[Path] = typer.Option(  # noqa: UP045  (Typer reads the runtime annotation)
-        None, "--out", help="folder for report.md and report.csv [default: the first DIR]"
+        None, "--out", help="folder for report.md and report.csv (default: the first DIR)"
     ),
     metric: str = typer.Option(
         "max", "--metric",
         help="max or mean: picks the best of a grid and the numbers of the significance test",
     ),
 ) -> None:
-    """Group runs over seeds, tabulate max/mean accuracy with 95% intervals, mark significance.
-
-    Safe while a sweep is still writing: unfinished, diverged and unreadable runs are listed
-    under the tables, never counted.
-    """
     with user_errors():
         from rsmooth.report import build_report, to_markdown, write_report
 

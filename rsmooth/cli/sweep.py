@@ -67,6 +67,8 @@ def sweep(
     from rsmooth.sweep import expand, load_recipe, parse_overrides, run_sweep, sweep_status
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 160))  # no wrapped run names in logs and pipes
     with user_errors():
         if executor not in ("local", "ray"):
             raise RecipeError(f"--executor {executor!r} (allowed: local, ray)")

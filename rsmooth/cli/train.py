@@ -65,10 +65,11 @@ def default_out(cfg: RunConfig) -> Path:
 
 
 def train(**kwargs: Any) -> None:
-    """Train one model; writes config.yaml, metrics.jsonl, summary.json and a checkpoint to --out.
+    """Train one model into a run folder (config, per-epoch metrics, summary, checkpoint).
 
-    Without --anneal the run is the baseline; --anneal laplace|logistic|constant turns residual
-    smoothing on. Exit codes: 0 completed, 2 invalid input (nothing written), 3 diverged, 4 failed.
+    Without --anneal the run is the baseline; --anneal laplace|logistic|constant turns
+    residual smoothing on. Exit codes: 0 completed, 2 invalid input (nothing written),
+    3 diverged, 4 failed.
     """
     from rsmooth.engine import train_run
 

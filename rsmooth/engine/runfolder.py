@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -53,7 +52,7 @@ def summarize(metrics: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
         return {"epochs_completed": 0}
     accs = [m["val_acc"] for m in metrics]
     best = max(range(len(accs)), key=lambda i: accs[i])
-    tail = max(1, math.ceil(0.1 * epochs))
+    tail = max(1, -(-epochs // 10))  # ceil(epochs / 10) in integers: 0.1 * 30 > 3 in floats
     return {
         "epochs_completed": len(metrics),
         "max_val_acc": accs[best],

@@ -115,7 +115,7 @@ def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric:
                    key=lambda item: _kind_order(*item))
     columns = [kind for kind, _ in kinds]
     fig, axes = plt.subplots(len(rows), len(columns), squeeze=False,
-                             figsize=(4.2 * len(columns) + 0.6, 3.0 * len(rows) + 0.9))
+                             figsize=(max(4.2 * len(columns) + 0.6, 7.0), 3.0 * len(rows) + 1.2))
     for r, row in enumerate(rows):
         twins, lefts = [], []
         for k, kind in enumerate(columns):
@@ -149,11 +149,11 @@ def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric:
         _share_limits(twins, floor=0.0)
     handles = [
         plt.Line2D([], [], color=VAL_ACC, label="validation accuracy (left axis)"),
-        plt.Line2D([], [], color=TRAIN_LOSS, label="training loss (right axis)"),
-        plt.Line2D([], [], color=VAL_LOSS, label="test loss: unsmoothed, validation split (right)"),
+        plt.Line2D([], [], color=TRAIN_LOSS, label="training loss (right)"),
+        plt.Line2D([], [], color=VAL_LOSS, label="test loss (right)"),
     ]
-    fig.suptitle(f"Learning curves, {MODEL_NAMES.get(model, model)} "
-                 "(paper Figs. 5-6; mean over trials, band: min to max)")
+    fig.suptitle(f"Learning curves, {MODEL_NAMES.get(model, model)}\n(paper Figs. 5-6; mean "
+                 "over trials, band: min to max; test loss: unsmoothed, on the validation split)")
     fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
     return save(fig, out_dir, f"curves-{model}")

@@ -74,7 +74,8 @@ def plot_sweep(
 def _plot_figure(model, data, configs, baselines, metric, out_dir, stem) -> list[Path]:
     plt = pyplot()
     subsets = sorted({float(c.config.get("subset") or 1.0) for c in configs}, reverse=True)
-    fig, axes = plt.subplots(1, len(subsets), squeeze=False, sharey=True,
+    # Shared axes: the ratios compare at a glance, and a panel with a single b gets a sane range.
+    fig, axes = plt.subplots(1, len(subsets), squeeze=False, sharey=True, sharex=True,
                              figsize=(max(4.2 * len(subsets) + 0.4, 6.5), 4.2))
     for i, subset in enumerate(subsets):
         ax = axes[0][i]
@@ -106,6 +107,10 @@ def _plot_figure(model, data, configs, baselines, metric, out_dir, stem) -> list
         ax.set_title(f"{panel_letter(i)} {name}")
         ax.set_xlabel("scale b of the annealing distribution")
     axes[0][0].set_ylabel(METRIC_NAMES[metric])
+    every_b = {float(c.config["b"]) for c in configs}
+    if len(every_b) == 1:  # matplotlib would zoom to ±0.05 b around a single point
+        (only,) = every_b
+        axes[0][0].set_xlim(max(0.0, only - 0.5), only + 0.5)
     fig.suptitle(f"{MODEL_NAMES.get(model, model)}, {DATA_NAMES.get(data, data)}: validation "
                  "accuracy vs b\n(paper Fig. 4; points: mean over trials, error bars: ±1 std)")
     # One legend for all panels, below them: inside, it would hide points of some panel.
@@ -115,6 +120,8 @@ def _plot_figure(model, data, configs, baselines, metric, out_dir, stem) -> list
             if label not in handles:
                 handles[label] = handle
                 labels.append(label)
+    labels.sort(key=lambda label: (not label.startswith("SGD"), label.split(" (")[0],
+                                   "global+local" not in label, label))
     ncol = min(len(labels), 5 if len(subsets) > 1 else 3)
     legend_rows = -(-len(labels) // ncol)
     fig.tight_layout(rect=(0, (0.1 + 0.22 * legend_rows) / fig.get_figheight(), 1, 1))

@@ -41,9 +41,14 @@ def one_line(text: str) -> str:
 
 
 def plan_jobs(statuses: list[RunStatus], threads: int) -> list[Job]:
-    """A job per run still to do; runs with a config.yaml already resume."""
-    return [
-        Job(s.run.name, s.path, s.run.config.replace(num_threads=threads), resume=s.state != TODO)
-        for s in statuses
-        if s.state not in (DONE, DIVERGED)
-    ]
+    """A job per run still to do, with ``threads`` CPU threads unless its config sets them;
+    runs whose folder holds a config.yaml resume."""
+    jobs = []
+    for status in statuses:
+        if status.state in (DONE, DIVERGED):
+            continue
+        config = status.run.config
+        if config.num_threads is None:
+            config = config.replace(num_threads=threads)
+        jobs.append(Job(status.run.name, status.path, config, resume=status.state != TODO))
+    return jobs

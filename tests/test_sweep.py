@@ -1,0 +1,212 @@
+"""`rsmooth sweep` end to end with the local executor, on tiny synthetic Fashion-MNIST.
+
+One sweep (two runs at once) is shared by most tests: it holds two good runs, one that
+diverges and one that fails, so skipping, listing problems, the dry run and the folder guard
+are all checked against real run folders. The kill test compares an interrupted-then-resumed
+sweep with that unbroken one.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.datasets import write_fashion_mnist
+
+EPOCHS = 4
+GOOD = ["sgd/seed=0", "smooth/seed=0"]
+# The sweep command in a fresh interpreter (importing the module registers the command).
+SWEEP = [sys.executable, "-c", "import rsmooth.cli.sweep; from rsmooth.cli import main; main()"]
+SWEEP += ["sweep"]
+SAME_RESULT = ("epoch", "step", "lr", "s_t", "train_loss", "train_acc", "val_loss", "val_acc")
+
+
+def write_recipe(path: Path, data_dir: Path, with_bad_runs: bool) -> Path:
+    variants = [{"name": "sgd"}, {"name": "smooth", "anneal": "logistic", "b": 0.5}]
+    if with_bad_runs:
+        variants += [
+            {"name": "diverge", "lr": 1.0e6},
+            {"name": "broken", "data_dir": str(data_dir / "missing")},
+        ]
+    recipe = {
+        "name": "tiny",
+        "description": "test sweep",
+        "base": {
+            "model": "resnet20",
+            "data": "fashion-mnist",
+            "data_dir": str(data_dir),
+            "epochs": EPOCHS,
+            "batch_size": 32,
+            "eval_batch_size": 32,
+            "device": "cpu",
+            "num_threads": 1,  # the same float arithmetic whatever --jobs is
+        },
+        "variants": variants,
+    }
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return path
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str]:
+    import rsmooth.cli.sweep  # noqa: F401  (registers the command)
+    from rsmooth.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", *args])
+    out, err = capsys.readouterr()
+    return exit_.value.code, " ".join((out + err).split())
+
+
+def summary(path: Path) -> dict:
+    return json.loads((path / "summary.json").read_text())
+
+
+def metrics(path: Path) -> list[dict]:
+    lines = (path / "metrics.jsonl").read_text().splitlines()
+    return [{k: json.loads(line)[k] for k in SAME_RESULT} for line in lines]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep")
+    data_dir = write_fashion_mnist(root / "data", num_train=64, num_test=32)
+    recipe = write_recipe(root / "tiny.yaml", data_dir, with_bad_runs=True)
+    out_dir = root / "out"
+    result = subprocess.run(
+        [*SWEEP, str(recipe), "--out", str(out_dir), "--jobs", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return {"root": root, "data": data_dir, "recipe": recipe, "out": out_dir, "result": result}
+
+
+def test_sweep_completes_good_runs_and_lists_the_bad_ones(swept):
+    result, out_dir = swept["result"], swept["out"]
+    assert result.returncode == 4, result.stderr
+    for name in GOOD:
+        assert summary(out_dir / name)["status"] == "completed"
+        assert [m["epoch"] for m in metrics(out_dir / name)] == list(range(1, EPOCHS + 1))
+        config = yaml.safe_load((out_dir / name / "config.yaml").read_text())
+        assert config["num_threads"] == 1 and config["seed"] == 0
+    assert summary(out_dir / "diverge/seed=0")["status"] == "diverged"
+    assert not (out_dir / "broken/seed=0/config.yaml").exists()  # a data error writes nothing
+    listed = " ".join((result.stdout + result.stderr).split())
+    assert "diverge/seed=0 │ diverged" in listed
+    assert "broken/seed=0 │ failed" in listed and "missing" in listed
+    assert "2 completed now, 2 failed or diverged" in listed
+    assert (out_dir / "logs" / "broken__seed=0.log").read_text().strip()
+
+
+def test_rerun_skips_finished_runs_and_retries_the_failed_one(swept, capsys):
+    out_dir = swept["out"]
+    finished = [*GOOD, "diverge/seed=0"]
+    before = {name: (out_dir / name / "summary.json").stat().st_mtime_ns for name in finished}
+    code, text = run_cli([str(swept["recipe"]), "--out", str(out_dir)], capsys)
+    assert code == 4
+    assert "2 already done, 0 completed now, 2 failed or diverged" in text
+    assert "[1/1] failed: broken/seed=0" in text  # the only run started again
+    after = {name: (out_dir / name / "summary.json").stat().st_mtime_ns for name in finished}
+    assert after == before
+
+
+def test_dry_run_lists_status_and_a_measured_cost(swept, capsys):
+    args = [str(swept["recipe"]), "--out", str(swept["out"]), "--dry-run", "--trials", "2"]
+    code, text = run_cli(args, capsys)
+    assert code == 0
+    assert "sgd/seed=0 │ done │ 4/4" in text
+    assert "diverge/seed=0 │ diverged │ 1/4" in text
+    assert "sgd/seed=1 │ todo │ 0/4" in text
+    # Left: the 4 seed-1 runs and the failed seed-0 run; all share model, data and device
+    # with the completed runs, so their seconds are measured.
+    assert "cost: 5 runs to run, 20 epochs, about" in text
+    assert not (swept["out"] / "sgd/seed=1").exists()
+
+
+def test_a_folder_of_another_experiment_is_refused(swept, capsys):
+    args = [str(swept["recipe"]), "--out", str(swept["out"]), "--set", "epochs=3"]
+    code, text = run_cli(args, capsys)
+    assert code == 2
+    assert "holds a different experiment (epochs: 4 there, 3 planned)" in text
+
+
+def _children_of(out_dir: Path) -> list[int]:
+    """Processes (the sweep's training runs) whose command line names ``out_dir``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(out_dir) in (proc / "cmdline").read_text():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses /proc and SIGKILL")
+def test_killed_sweep_resumes_to_the_unbroken_result(swept, tmp_path, capsys):
+    recipe = write_recipe(tmp_path / "tiny.yaml", swept["data"], with_bad_runs=False)
+    out_dir = tmp_path / "out"
+    first, second = (out_dir / name for name in GOOD)
+    sweep = subprocess.Popen(
+        [*SWEEP, str(recipe), "--out", str(out_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # Kill the sweep outright while its second run is part way: first done, second checkpointed.
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if (second / "metrics.jsonl").exists() and (second / "summary.json").exists():
+            if summary(second)["status"] == "running" and 1 <= len(metrics(second)) < EPOCHS:
+                break
+        assert sweep.poll() is None, "the sweep ended before it could be interrupted"
+        time.sleep(0.02)
+    sweep.send_signal(signal.SIGKILL)
+    sweep.wait()
+    # Its training child dies with it (parent-death signal), before anything else touches it.
+    deadline = time.monotonic() + 60
+    while _children_of(out_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _children_of(out_dir)
+    assert summary(first)["status"] == "completed"
+    assert summary(second)["status"] == "running"
+    first_mtime = (first / "summary.json").stat().st_mtime_ns
+
+    code, text = run_cli([str(recipe), "--out", str(out_dir)], capsys)
+    assert code == 0, text
+    assert "1 already done, 1 completed now, 0 failed or diverged" in text
+    assert (first / "summary.json").stat().st_mtime_ns == first_mtime  # not run twice
+    for name in GOOD:
+        assert summary(out_dir / name)["status"] == "completed"
+        assert metrics(out_dir / name) == metrics(swept["out"] / name)
+
+
+def test_progress_estimates_time_left_from_completed_runs():
+    import io
+
+    from rich.console import Console
+
+    from rsmooth.config import RunConfig
+    from rsmooth.sweep.jobs import Job, Outcome
+    from rsmooth.sweep.progress import SweepProgress
+
+    jobs = [Job(f"run{i}", Path(f"run{i}"), RunConfig(), resume=False) for i in range(5)]
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120)
+    with SweepProgress(total=5, parallel=2, console=console) as progress:
+        progress.started(jobs[0])
+        progress.started(jobs[1])
+        assert progress.eta_seconds() is None  # nothing measured yet
+        progress.finished(Outcome(jobs[0], "completed", 100.0))
+        progress.finished(Outcome(jobs[1], "failed", 5.0, "boom"))  # failures do not count
+        progress.started(jobs[2])
+        # 2 runs not started and 1 just started, 100 s each, 2 at once: about 150 s.
+        assert 149.0 <= progress.eta_seconds() <= 150.0
+        assert "done 1, running 1, failed 1" in progress.status_text()
+    assert "done 1, running 1, failed 1" in screen.getvalue()
