@@ -276,19 +276,24 @@ def run_bench(
         f"device: {device_name} ({env.device}, {torch.get_num_threads()} threads), "
         f"torch {torch.__version__}, model {base.model}, data shape {base.data}, "
         f"batch {base.batch_size}, precision {env.precision}, channels_last {env.channels_last}, "
-        f"compile {base.compile}; median of {rounds} alternating blocks of {steps} steps"
+        f"compile {base.compile}; median of {rounds} alternating blocks of {steps} steps; "
+        "ratios: median over rounds of the per-round ratio"
     )
     out: dict[str, Any] = {"setup": header, "methods": [], "engine": []}
     lines = [header, ""]
     if methods_table:
         timings = bench_methods(base, methods, rounds, warmup, steps)
-        reference = timings["sgd"].median_step_ms
+        reference = timings["sgd"]
         lines += [
             "| method | step ms (median) | images/s | peak MiB | × SGD | target |",
             "| --- | ---: | ---: | ---: | ---: | ---: |",
         ]
         for name, t in timings.items():
-            ratio = t.median_step_ms / reference
+            # Paired per round (the blocks of one round run back to back), then the median:
+            # robust to the drift of a shared machine, which moves whole rounds together.
+            ratio = statistics.median(
+                a / b for a, b in zip(t.block_seconds, reference.block_seconds, strict=True)
+            )
             target = TARGETS.get(name)
             row = {
                 "method": name,
@@ -312,7 +317,9 @@ def run_bench(
     if engine:
         timings = bench_engine(base, rounds, warmup, steps)
         plain, ours = timings["plain loop"], timings["engine"]
-        speedup = ours.images_per_second / plain.images_per_second
+        speedup = statistics.median(  # paired per round, as for the methods
+            p / o for p, o in zip(plain.block_seconds, ours.block_seconds, strict=True)
+        )
         target = 4.0 if env.device.type == "cuda" else 1.3
         lines += [
             "| loop | step ms (median) | images/s | speed-up |",

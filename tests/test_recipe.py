@@ -274,7 +274,7 @@ def test_relatives_recipes_cover_their_methods():
 BAD_RECIPES = [
     ({"name": "t", "trails": 5}, "'trails'"),
     ({"name": "t", "base": {"wieght_decay": 1e-3}}, "wieght_decay"),
-    ({"name": "t", "variants": [{"name": "v", "bb": [0.1]}]}, "variant v: key 'bb'"),
+    ({"name": "t", "variants": [{"name": "v", "bb": [0.1]}]}, "variant v: unknown key 'bb'"),
     ({"name": "t", "base": {"b": "abc"}}, "base.b"),
     ({"name": "t", "base": {"epochs": 2.5}}, "base.epochs"),
     ({"name": "t", "grid": {"b": []}}, "grid.b: empty list"),
@@ -324,10 +324,18 @@ def test_bad_recipe_is_one_line_naming_the_key(recipe, needle):
         (["epoch=2"], "epoch"),
         (["epochs=two"], "epochs"),
         (["b=0.5"], "axis"),
+        (["anneal=logistic"], "variant s of recipe t sets it"),
     ],
 )
 def test_bad_overrides(pairs, needle):
-    recipe = parse_recipe({"name": "t", "base": BASE, "grid": {"b": [0.1, 0.3]}})
+    recipe = parse_recipe(
+        {
+            "name": "t",
+            "base": BASE,
+            "grid": {"b": [0.1, 0.3]},
+            "variants": [{"name": "s", "anneal": "laplace"}],
+        }
+    )
     with pytest.raises(RecipeError, match=needle):
         expand(recipe, overrides=parse_overrides(pairs))
 

@@ -110,3 +110,26 @@ def test_agr_on_a_model_keeps_the_direction_of_each_element() -> None:
         assert torch.all(p.grad * old >= 0)
         assert torch.all(p.grad.abs() <= old.abs())
         torch.testing.assert_close(p.grad, agr_by_the_formula(old), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kernel", ["_agr_foreach", "_agr_same_kind"])
+def test_both_kernels_match_the_formula_on_every_layout(kernel: str) -> None:
+    # agr_ picks the per-tensor foreach kernel on the CPU and the flat buffer on a GPU;
+    # both must give the formula, in place, on any memory layout.
+    from rsmooth.methods import transforms
+
+    generator = torch.Generator().manual_seed(2)
+    grads = [
+        torch.randn(6, 3, 3, 3, generator=generator).contiguous(memory_format=torch.channels_last),
+        torch.randn(7, 5, generator=generator).T,
+        torch.randn(10, 10, generator=generator)[::2, 1],
+        torch.zeros(4),
+        torch.randn(1, generator=generator),
+    ]
+    expected = [agr_by_the_formula(g) for g in grads]
+    pointers = [g.data_ptr() for g in grads]
+    with torch.no_grad():
+        getattr(transforms, kernel)(grads)
+    assert [g.data_ptr() for g in grads] == pointers
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)

@@ -27,7 +27,7 @@ def bench(
     ),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the engine's model"),
     steps: int = typer.Option(10, help="training steps per timed block"),
-    rounds: int = typer.Option(5, help="timed blocks per contender (alternating)"),
+    rounds: int = typer.Option(9, help="timed blocks per contender (alternating)"),
     warmup: int = typer.Option(1, help="untimed blocks per contender first"),
     skip_engine: bool = typer.Option(False, "--skip-engine", help="skip engine vs plain loop"),
     skip_methods: bool = typer.Option(False, "--skip-methods", help="skip the method table"),

@@ -32,22 +32,22 @@ def find_recipe(name: str) -> Path:
 def sweep(
     recipe: str = typer.Argument(..., help="recipe YAML file, or a name in recipes/ (table1, ...)"),
     out: Optional[Path] = typer.Option(  # noqa: UP045  (Typer reads the runtime annotation)
-        None, "--out", help="sweep folder, one run folder inside per run [default: runs/<name>]"
+        None, "--out", help="sweep folder, one run folder inside per run (default: runs/<name>)"
     ),
     jobs: Optional[int] = typer.Option(  # noqa: UP045
         None, "--jobs", "-j", min=1,
-        help="runs at once [default: local 1; ray: as many as the cluster fits]",
+        help="runs at once (default: local 1; ray: as many as the cluster fits)",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="list the runs, their status and the cost; run nothing"
     ),
     executor: str = typer.Option("local", "--executor", help="local (subprocesses) or ray"),
     ray_address: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--ray-address", help="an existing Ray cluster [default: start a local one]"
+        None, "--ray-address", help="an existing Ray cluster (default: start a local one)"
     ),
     gpus_per_run: Optional[float] = typer.Option(  # noqa: UP045
         None, "--gpus-per-run", min=0.0,
-        help="Ray: GPUs reserved per run, e.g. 0.25 packs 4 runs per GPU [default: 1 if any]",
+        help="Ray: GPUs reserved per run, 0.25 packs 4 runs per GPU (default: 1 if there are GPUs)",
     ),
     device: Optional[str] = typer.Option(  # noqa: UP045
         None, "--device", help="auto, cpu or cuda for every run"

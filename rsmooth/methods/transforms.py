@@ -52,8 +52,23 @@ def agr_(params: Sequence[Tensor]) -> None:
         if p.grad is not None:
             groups[(p.grad.device, p.grad.dtype)].append(p.grad)
     with torch.no_grad():
-        for grads in groups.values():
-            _agr_same_kind(grads)
+        for (device, _), grads in groups.items():
+            # Measured on ResNet20's 65 gradient tensors, 2 CPU cores: per-tensor foreach
+            # loops 0.73 ms, the flat buffer 1.46 ms. On a GPU the flat buffer's fixed
+            # handful of kernels beats ~4 launches per tensor.
+            if device.type == "cpu":
+                _agr_foreach(grads)
+            else:
+                _agr_same_kind(grads)
+
+
+def _agr_foreach(grads: list[Tensor]) -> None:
+    abs_sums = torch.stack(torch._foreach_norm(grads, 1))  # sum |g| of each tensor
+    abs_sums = torch.where(abs_sums > 0, abs_sums, 1.0)  # all-zero gradient: alpha = 0
+    alpha = torch._foreach_abs(grads)
+    torch._foreach_div_(alpha, list(abs_sums.unbind()))
+    torch._foreach_mul_(alpha, grads)
+    torch._foreach_sub_(grads, alpha)  # g - alpha * g
 
 
 def _agr_same_kind(grads: list[Tensor]) -> None:

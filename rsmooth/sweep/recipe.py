@@ -75,7 +75,7 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def parse_recipe(values: Mapping[str, Any], source: str = "recipe") -> Recipe:
-    _check_keys(values, RECIPE_KEYS, source, "recipe key")
+    _check_keys(values, RECIPE_KEYS, source, "", "recipe key")
     name = values.get("name")
     if not isinstance(name, str) or not _NAME_PATTERN.match(name):
         raise RecipeError(
@@ -130,7 +130,7 @@ def _parse_variant(raw: Any, index: int, source: str) -> Variant:
             "(allowed: a non-empty string of letters, digits, . _ + -; every variant needs one)"
         )
     where = f"variant {name}"
-    _check_keys(raw, VARIANT_KEYS, source, f"{where}: key", allow_fields=True)
+    _check_keys(raw, VARIANT_KEYS, source, f"{where}: ", "key", allow_fields=True)
     fields_only = {k: v for k, v in raw.items() if k not in VARIANT_KEYS}
     if "description" in raw and not isinstance(raw["description"], str):
         text = raw["description"]
@@ -218,6 +218,7 @@ def _check_keys(
     values: Mapping[str, Any],
     allowed: Sequence[str],
     source: str,
+    prefix: str,
     what: str,
     allow_fields: bool = False,
 ) -> None:
@@ -227,12 +228,13 @@ def _check_keys(
             continue
         if str(key).replace("-", "_") in RESERVED_FIELDS:
             raise RecipeError(
-                f"{source}: {what} {key!r} (allowed: seeds come from the recipe's trials or seeds)"
+                f"{source}: {prefix}{what} {key!r} "
+                "(allowed: seeds come from the recipe's trials or seeds)"
             )
         choices = list(allowed) + fields_
         hint = _did_you_mean(str(key), choices)
         listed = ", ".join(allowed) + (" or a RunConfig field" if allow_fields else "")
-        raise RecipeError(f"{source}: unknown {what} {key!r}{hint} (allowed: {listed})")
+        raise RecipeError(f"{source}: {prefix}unknown {what} {key!r}{hint} (allowed: {listed})")
 
 
 def _no_overlap(a: Mapping, b: Mapping, source: str, where_a: str, where_b: str) -> None:
@@ -282,7 +284,8 @@ def expand(
     """All runs of the recipe, in a stable order, each config resolved (validated).
 
     ``overrides`` (``--set``, ``--device``) replace a field in every run; they may not
-    name an axis, which would give several runs the same config. ``trials`` replaces the
+    name an axis (several runs would get the same config) or a field a variant sets (the
+    variant would lose its meaning). ``trials`` replaces the
     recipe's seeds by 0..trials-1. Runs with identical resolved configs are kept once.
     """
     overrides = dict(overrides or {})
@@ -291,6 +294,12 @@ def expand(
             raise RecipeError(
                 f"--set {name}: {name} is an axis of recipe {recipe.name} "
                 "(allowed: a field that does not vary within the recipe)"
+            )
+        setters = [v.name for v in recipe.variants if name in v.fixed]
+        if setters:
+            raise RecipeError(
+                f"--set {name}: variant {setters[0]} of recipe {recipe.name} sets it "
+                "(allowed: a field of base or one the recipe leaves at its default)"
             )
     seeds = tuple(range(trials)) if trials is not None else recipe.seeds
     runs: list[PlannedRun] = []
