@@ -250,7 +250,8 @@ def test_table3_grid_and_figures_5_6_are_its_runs():
 def test_quick_fits_its_budget():
     runs = shipped("quick")
     images = sum(r.config.subset * 60000 * r.config.epochs for r in runs)
-    assert images <= 150_000
+    # < 10 minutes on 2 cores: the engine trains ResNet20 at ~1,200 images/s there
+    assert images <= 300_000
     assert {r.config.anneal for r in runs} == {None, "logistic"}
 
 
