@@ -42,10 +42,22 @@ def _curves_folder(root: Path) -> None:
         common = {"model": "resnet56", "data": data, "epochs": 6}
         write_trials(root, f"{data}/sgd", [flat_curve(90, 6), flat_curve(91, 6)], **common)
         for b in (0.2, 0.5):
-            write_trials(root, f"{data}/lap{b}", [flat_curve(91 + b, 6), flat_curve(92, 6)],
-                         anneal="laplace", b=b, **common)
-        write_trials(root, f"{data}/log", [flat_curve(91.5, 6), flat_curve(92, 6)],
-                     anneal="logistic", b=0.25, **common)
+            write_trials(
+                root,
+                f"{data}/lap{b}",
+                [flat_curve(91 + b, 6), flat_curve(92, 6)],
+                anneal="laplace",
+                b=b,
+                **common,
+            )
+        write_trials(
+            root,
+            f"{data}/log",
+            [flat_curve(91.5, 6), flat_curve(92, 6)],
+            anneal="logistic",
+            b=0.25,
+            **common,
+        )
         write_run(root, f"{data}/sgd/seed5", [10.0, 20.0], seed=5, status="running", **common)
 
 
@@ -78,16 +90,25 @@ def test_plot_curves_without_completed_runs_is_a_user_error(tmp_path):
 
 def _sweep_folder(root: Path) -> None:
     for ratio in (0.5, 0.125):
-        write_trials(root, f"{ratio}/sgd", [flat_curve(90, 4), flat_curve(90.4, 4)],
-                     subset=ratio, epochs=4)
+        write_trials(
+            root, f"{ratio}/sgd", [flat_curve(90, 4), flat_curve(90.4, 4)], subset=ratio, epochs=4
+        )
         for anneal_name in ("laplace", "logistic"):
             for b in (0.1, 0.5, 0.9):
                 shift = 0.3 if anneal_name == "logistic" else 0.0
                 finals = [90.5 + b + shift, 90.7 + b, 90.6 + shift]
-                write_trials(root, f"{ratio}/{anneal_name}{b}", [flat_curve(f, 4) for f in finals],
-                             subset=ratio, epochs=4, anneal=anneal_name, b=b)
-    write_trials(root, "1.0/global", [flat_curve(91, 4)], epochs=4, anneal="laplace",
-                 scheme="global", b=0.3)  # one trial: no error bar, still drawn
+                write_trials(
+                    root,
+                    f"{ratio}/{anneal_name}{b}",
+                    [flat_curve(f, 4) for f in finals],
+                    subset=ratio,
+                    epochs=4,
+                    anneal=anneal_name,
+                    b=b,
+                )
+    write_trials(
+        root, "1.0/global", [flat_curve(91, 4)], epochs=4, anneal="laplace", scheme="global", b=0.3
+    )  # one trial: no error bar, still drawn
 
 
 def test_plot_sweep_renders_panels_per_ratio(tmp_path):
@@ -112,8 +133,13 @@ def test_plot_schedule_and_its_functions(tmp_path):
 
 
 def test_ratio_names():
-    assert [ratio_name(r) for r in (1.0, 0.5, 0.25, 0.125, 0.3)] == ["all", "1/2", "1/4", "1/8",
-                                                                     "0.3"]
+    assert [ratio_name(r) for r in (1.0, 0.5, 0.25, 0.125, 0.3)] == [
+        "all",
+        "1/2",
+        "1/4",
+        "1/8",
+        "0.3",
+    ]
 
 
 def test_cli_plot_commands(tmp_path):

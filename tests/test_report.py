@@ -73,8 +73,16 @@ def test_t_cdf_matches_numerical_integration(df, t):
 
 @pytest.mark.parametrize(
     ("df", "table"),
-    [(1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (5, 2.571), (10, 2.228), (30, 2.042),
-     (120, 1.980)],
+    [
+        (1, 12.706),
+        (2, 4.303),
+        (3, 3.182),
+        (4, 2.776),
+        (5, 2.571),
+        (10, 2.228),
+        (30, 2.042),
+        (120, 1.980),
+    ],
 )
 def test_t_quantile_matches_textbook_table(df, table):
     assert t_quantile(0.975, df) == pytest.approx(table, abs=5e-4)
@@ -129,8 +137,18 @@ def test_mean_uses_integer_ceil_of_ten_percent(tmp_path):
 
 def test_seeds_and_engine_fields_group_into_one_configuration(tmp_path):
     write_run(tmp_path, "a", [80.0, 81.0], seed=0, device="cpu", num_threads=2)
-    write_run(tmp_path, "b", [82.0, 83.0], seed=1, device="cuda", precision="bf16",
-              channels_last=True, eval_batch_size=500, data_dir="/data", download=True)
+    write_run(
+        tmp_path,
+        "b",
+        [82.0, 83.0],
+        seed=1,
+        device="cuda",
+        precision="bf16",
+        channels_last=True,
+        eval_batch_size=500,
+        data_dir="/data",
+        download=True,
+    )
     write_run(tmp_path, "c", [84.0, 85.0], seed=2, b=0.3)  # b is unused without smoothing
     write_run(tmp_path, "d", [70.0, 71.0], seed=0, weight_decay=1e-4)
     write_run(tmp_path, "e", [70.0, 71.0], seed=0, anneal="laplace", b=0.3)
@@ -173,10 +191,24 @@ def test_method_labels(fields, label):
 def _mixed_folder(root: Path) -> None:
     write_trials(root, "sgd", [flat_curve(90.0, 10), flat_curve(91.0, 10)])
     write_run(root, "sgd/seed7", [50.0, 60.0, 70.0], seed=7, epochs=10, status="running")
-    write_run(root, "sgd/seed8", [50.0, float("nan")], seed=8, epochs=10, status="diverged",
-              error="loss is nan at step 12")
-    write_run(root, "sgd/seed9", [50.0], seed=9, epochs=10, status="failed",
-              error="RuntimeError: CUDA out of memory\ntraceback...")
+    write_run(
+        root,
+        "sgd/seed8",
+        [50.0, float("nan")],
+        seed=8,
+        epochs=10,
+        status="diverged",
+        error="loss is nan at step 12",
+    )
+    write_run(
+        root,
+        "sgd/seed9",
+        [50.0],
+        seed=9,
+        epochs=10,
+        status="failed",
+        error="RuntimeError: CUDA out of memory\ntraceback...",
+    )
     (root / "broken-yaml").mkdir()
     (root / "broken-yaml" / "config.yaml").write_text("model: [resnet20\n")
     (root / "not-a-mapping").mkdir()
@@ -199,7 +231,8 @@ def test_incomplete_diverged_failed_unreadable_are_listed_not_counted(tmp_path):
     assert statuses["broken-yaml"][0] == "unreadable"
     assert statuses["not-a-mapping"][0] == "unreadable"
     assert statuses["corrupt-middle"] == (
-        "unreadable", "metrics.jsonl line 5 is not a metrics record"
+        "unreadable",
+        "metrics.jsonl line 5 is not a metrics record",
     )
     assert statuses["just-started"] == ("running", "0/10 epochs")
     (sgd,) = [c for c in report.configurations if c.n > 0]
@@ -291,8 +324,10 @@ def _table_rows(text: str, title: str) -> list[dict[str, str]]:
     section = text.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
     lines = [line for line in section.splitlines() if line.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
-    return [dict(zip(header, [c.strip() for c in line.strip("|").split("|")], strict=True))
-            for line in lines[2:]]
+    return [
+        dict(zip(header, [c.strip() for c in line.strip("|").split("|")], strict=True))
+        for line in lines[2:]
+    ]
 
 
 def _significance_folder(root: Path) -> None:
@@ -317,8 +352,17 @@ def test_generic_table_marks_significant_differences_from_sgd(tmp_path):
     rows = _table_rows(text, "All configurations")
     # Only the setting fields that vary; the optimizer is in the label; momentum is unused by
     # Adam (None), so it does not vary.
-    assert list(rows[0]) == ["method", "data", "lr", "weight_decay", "n", "max", "mean",
-                             "Δ max vs SGD", "p"]
+    assert list(rows[0]) == [
+        "method",
+        "data",
+        "lr",
+        "weight_decay",
+        "n",
+        "max",
+        "mean",
+        "Δ max vs SGD",
+        "p",
+    ]
     by = {(r["method"], r["data"], r["weight_decay"]): r for r in rows}
     assert by[("sgd", "fashion-mnist", "0.001")]["Δ max vs SGD"] == "baseline"
     sam = by[("sgd + sam rho=0.05", "fashion-mnist", "0.001")]
@@ -339,18 +383,38 @@ def test_csv_has_one_row_per_configuration(tmp_path):
     _, csv_path = write_report(report, tmp_path / "out")
     frame = pd.read_csv(csv_path)
     assert len(frame) == len(report.configurations) == 7
-    for column in ("method", "model", "data", "subset", "weight_decay", "n", "max_mean",
-                   "max_std", "max_ci95", "mean_mean", "mean_std", "mean_ci95", "baseline",
-                   "delta_vs_sgd", "p_vs_sgd", "significant", "seeds", "max_values",
-                   "running", "diverged", "failed", "unreadable", "paper_table", "runs"):
+    for column in (
+        "method",
+        "model",
+        "data",
+        "subset",
+        "weight_decay",
+        "n",
+        "max_mean",
+        "max_std",
+        "max_ci95",
+        "mean_mean",
+        "mean_std",
+        "mean_ci95",
+        "baseline",
+        "delta_vs_sgd",
+        "p_vs_sgd",
+        "significant",
+        "seeds",
+        "max_values",
+        "running",
+        "diverged",
+        "failed",
+        "unreadable",
+        "paper_table",
+        "runs",
+    ):
         assert column in frame.columns
     assert "seed" not in frame.columns and "device" not in frame.columns
     sam = frame[frame["method"] == "sgd + sam rho=0.05"].iloc[0]
     assert sam["max_mean"] == pytest.approx(91.0)
     assert sam["max_std"] == pytest.approx(0.1)
-    assert sam["p_vs_sgd"] == pytest.approx(
-        welch_test([91.0, 91.1, 90.9], [90.0, 90.1, 89.9]).p
-    )
+    assert sam["p_vs_sgd"] == pytest.approx(welch_test([91.0, 91.1, 90.9], [90.0, 90.1, 89.9]).p)
     assert bool(sam["significant"]) and sam["seeds"] == "0;1;2"
 
 
@@ -381,8 +445,10 @@ def test_table1_best_of_grid_and_paper_differences(tmp_path):
         ("global+local logistic", "b=0.3 alpha=2 wd=0.001 (best of 2)"),
     ]
     rows = _table_rows(to_markdown(report), "Table 1: ResNet20, Fashion-MNIST")
-    paper = {(r["method"], r.get("weight_decay"), r.get("scheme"), r.get("anneal")): r
-             for r in published()["table1"]["rows"]}
+    paper = {
+        (r["method"], r.get("weight_decay"), r.get("scheme"), r.get("anneal")): r
+        for r in published()["table1"]["rows"]
+    }
     # max = final + 0.25 (flat_curve's peak), mean = the final epoch (ceil(10% of 10) = 1)
     sgd = paper[("sgd", 1e-3, None, None)]
     assert rows[1]["max"].startswith("93.35 ± ")
@@ -405,8 +471,14 @@ def test_table2_per_ratio(tmp_path):
         _trials(tmp_path, f"{ratio}/sgd", [90.0, 90.4], subset=ratio, weight_decay=1e-3)
         _trials(tmp_path, f"{ratio}/sgd-4", [89.0, 89.4], subset=ratio, weight_decay=1e-4)
         for b, final in ((0.9, 90.5), (1.1, 90.9)):
-            _trials(tmp_path, f"{ratio}/lap{b}", [final, final + 0.2], subset=ratio,
-                    anneal="laplace", b=b)
+            _trials(
+                tmp_path,
+                f"{ratio}/lap{b}",
+                [final, final + 0.2],
+                subset=ratio,
+                anneal="laplace",
+                b=b,
+            )
         _trials(tmp_path, f"{ratio}/log", [90.6, 90.8], subset=ratio, anneal="logistic", b=0.5)
     _trials(tmp_path, "0.5/global", [99.0, 99.0], subset=0.5, anneal="laplace", scheme="global")
     report = build_report([tmp_path], paper=True)

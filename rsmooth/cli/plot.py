@@ -11,7 +11,8 @@ from rsmooth.cli.app import app, user_errors
 from rsmooth.errors import ConfigError
 
 plot_app = typer.Typer(
-    name="plot", help="Figures of the paper (Figs. 1-2, 4, 5-6) as PNG and PDF.",
+    name="plot",
+    help="Figures of the paper (Figs. 1-2, 4, 5-6) as PNG and PDF.",
     no_args_is_help=True,
 )
 app.add_typer(plot_app, name="plot")

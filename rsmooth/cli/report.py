@@ -26,7 +26,8 @@ def report(
         None, "--out", help="folder for report.md and report.csv (default: the first DIR)"
     ),
     metric: str = typer.Option(
-        "max", "--metric",
+        "max",
+        "--metric",
         help="max or mean: picks the best of a grid and the numbers of the significance test",
     ),
 ) -> None:

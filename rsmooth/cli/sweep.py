@@ -35,7 +35,10 @@ def sweep(
         None, "--out", help="sweep folder, one run folder inside per run (default: runs/<name>)"
     ),
     jobs: Optional[int] = typer.Option(  # noqa: UP045
-        None, "--jobs", "-j", min=1,
+        None,
+        "--jobs",
+        "-j",
+        min=1,
         help="runs at once (default: local 1; ray: as many as the cluster fits)",
     ),
     dry_run: bool = typer.Option(
@@ -46,7 +49,9 @@ def sweep(
         None, "--ray-address", help="an existing Ray cluster (default: start a local one)"
     ),
     gpus_per_run: Optional[float] = typer.Option(  # noqa: UP045
-        None, "--gpus-per-run", min=0.0,
+        None,
+        "--gpus-per-run",
+        min=0.0,
         help="Ray: GPUs reserved per run, 0.25 packs 4 runs per GPU (default: 1 if there are GPUs)",
     ),
     device: Optional[str] = typer.Option(  # noqa: UP045
@@ -89,7 +94,11 @@ def sweep(
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             result = run_sweep(
-                runs, out_dir, jobs=jobs, executor=executor, ray_address=ray_address,
+                runs,
+                out_dir,
+                jobs=jobs,
+                executor=executor,
+                ray_address=ray_address,
                 gpus_per_run=gpus_per_run,
             )
         finally:

@@ -100,8 +100,9 @@ def plot_curves(
         raise RsmoothError("no completed runs to draw learning curves from")
     paths: list[Path] = []
     for model in sorted({str(c.config.get("model")) for c in usable}):
-        paths += _plot_model(model, [c for c in usable if c.config.get("model") == model],
-                             out_dir, metric)
+        paths += _plot_model(
+            model, [c for c in usable if c.config.get("model") == model], out_dir, metric
+        )
     return paths
 
 
@@ -111,22 +112,35 @@ def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric:
 
     rows = sorted({_row_key(c.config) for c in configs}, key=_row_sort)
     kind_of = {c.key: method_kind(c.config) for c in configs}
-    kinds = sorted({kind_of[c.key]: c.config for c in configs}.items(),
-                   key=lambda item: _kind_order(*item))
+    kinds = sorted(
+        {kind_of[c.key]: c.config for c in configs}.items(), key=lambda item: _kind_order(*item)
+    )
     columns = [kind for kind, _ in kinds]
-    fig, axes = plt.subplots(len(rows), len(columns), squeeze=False,
-                             figsize=(max(4.2 * len(columns) + 0.6, 7.0), 3.0 * len(rows) + 1.2))
+    fig, axes = plt.subplots(
+        len(rows),
+        len(columns),
+        squeeze=False,
+        figsize=(max(4.2 * len(columns) + 0.6, 7.0), 3.0 * len(rows) + 1.2),
+    )
     for r, row in enumerate(rows):
         twins, lefts = [], []
         for k, kind in enumerate(columns):
             ax = axes[r][k]
-            chosen = best([c for c in configs if _row_key(c.config) == row
-                           and kind_of[c.key] == kind], metric)
+            chosen = best(
+                [c for c in configs if _row_key(c.config) == row and kind_of[c.key] == kind], metric
+            )
             title = f"{_row_name(row)}: {panel_letter(k)} {short_kind(kind)}"
             if chosen is None:
                 ax.set_title(title)
-                ax.text(0.5, 0.5, "no completed runs", ha="center", va="center",
-                        transform=ax.transAxes, color="gray")
+                ax.text(
+                    0.5,
+                    0.5,
+                    "no completed runs",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    color="gray",
+                )
                 ax.set_xticks([])
                 ax.set_yticks([])
                 continue
@@ -152,8 +166,10 @@ def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric:
         plt.Line2D([], [], color=TRAIN_LOSS, label="training loss (right)"),
         plt.Line2D([], [], color=VAL_LOSS, label="test loss (right)"),
     ]
-    fig.suptitle(f"Learning curves, {MODEL_NAMES.get(model, model)}\n(paper Figs. 5-6; mean "
-                 "over trials, band: min to max; test loss: unsmoothed, on the validation split)")
+    fig.suptitle(
+        f"Learning curves, {MODEL_NAMES.get(model, model)}\n(paper Figs. 5-6; mean "
+        "over trials, band: min to max; test loss: unsmoothed, on the validation split)"
+    )
     fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
     return save(fig, out_dir, f"curves-{model}")

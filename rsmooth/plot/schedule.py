@@ -26,19 +26,25 @@ def _grid(low: float, high: float, points: int) -> list[float]:
     return [low + (high - low) * i / (points - 1) for i in range(points)]
 
 
-def plot_sigmoid(out_dir: Path, scales: Sequence[float] = SCALES,
-                 steepness: Sequence[float] = STEEPNESS) -> list[Path]:
+def plot_sigmoid(
+    out_dir: Path, scales: Sequence[float] = SCALES, steepness: Sequence[float] = STEEPNESS
+) -> list[Path]:
     """Fig. 1: (a) S for several s with alpha 1; (b) S for several alpha with s 1."""
     plt = pyplot()
     xs = _grid(-6.0, 6.0, 601)
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     colors = plt.get_cmap("viridis")
     for i, s in enumerate(scales):
-        left.plot(xs, [sigmoid(x, s, 1.0) for x in xs], color=colors(i / len(scales)),
-                  label=f"s = {s:g}")
+        left.plot(
+            xs, [sigmoid(x, s, 1.0) for x in xs], color=colors(i / len(scales)), label=f"s = {s:g}"
+        )
     for i, alpha in enumerate(steepness):
-        right.plot(xs, [sigmoid(x, 1.0, alpha) for x in xs], color=colors(i / len(steepness)),
-                   label=f"α = {alpha:g}")
+        right.plot(
+            xs,
+            [sigmoid(x, 1.0, alpha) for x in xs],
+            color=colors(i / len(steepness)),
+            label=f"α = {alpha:g}",
+        )
     left.set_title("(a) varying scale s (α = 1)")
     right.set_title("(b) varying steepness α (s = 1)")
     for ax in (left, right):
@@ -69,8 +75,14 @@ def plot_anneal(out_dir: Path, widths: Sequence[float] = WIDTHS, mu: float = MU)
         ax.set_xlim(0.0, 1.0)
         ax.set_ylim(0.0, 1.05)
         # Below the axes: inside, every corner is crossed by one of the curves.
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(widths),
-                  frameon=False, handlelength=1.5, columnspacing=1.0)
+        ax.legend(
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.18),
+            ncol=len(widths),
+            frameon=False,
+            handlelength=1.5,
+            columnspacing=1.0,
+        )
     axes[0].set_ylabel("global scale s(u)")
     formula = "laplace exp(−|u−μ|/b),  logistic sech²((u−μ)/(2b))"
     fig.suptitle(f"Annealing of s_t, peak 1 at μ = {mu:g}: {formula}  (paper Fig. 2)")

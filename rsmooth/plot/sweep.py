@@ -75,13 +75,21 @@ def _plot_figure(model, data, configs, baselines, metric, out_dir, stem) -> list
     plt = pyplot()
     subsets = sorted({float(c.config.get("subset") or 1.0) for c in configs}, reverse=True)
     # Shared axes: the ratios compare at a glance, and a panel with a single b gets a sane range.
-    fig, axes = plt.subplots(1, len(subsets), squeeze=False, sharey=True, sharex=True,
-                             figsize=(max(4.2 * len(subsets) + 0.4, 6.5), 4.2))
+    fig, axes = plt.subplots(
+        1,
+        len(subsets),
+        squeeze=False,
+        sharey=True,
+        sharex=True,
+        figsize=(max(4.2 * len(subsets) + 0.4, 6.5), 4.2),
+    )
     for i, subset in enumerate(subsets):
         ax = axes[0][i]
         here = [c for c in configs if math.isclose(float(c.config.get("subset") or 1.0), subset)]
-        series = sorted({(c.config.get("scheme"), c.config["anneal"]) for c in here},
-                        key=lambda s: (s[1], s[0] != "global+local", str(s[0])))
+        series = sorted(
+            {(c.config.get("scheme"), c.config["anneal"]) for c in here},
+            key=lambda s: (s[1], s[0] != "global+local", str(s[0])),
+        )
         for scheme, anneal in series:
             by_b: dict[float, list[Configuration]] = {}
             for c in here:
@@ -90,19 +98,31 @@ def _plot_figure(model, data, configs, baselines, metric, out_dir, stem) -> list
             bs = sorted(by_b)
             chosen = [best(by_b[b], metric) for b in bs]
             linestyle, marker = SCHEME_STYLES.get(scheme, (":", "^"))
-            ax.errorbar(bs, [c.stats(metric).mean for c in chosen],
-                        yerr=[_std(c, metric) for c in chosen], color=ANNEAL_COLORS[anneal],
-                        linestyle=linestyle, marker=marker, markersize=4, capsize=3,
-                        label=f"{anneal} ({scheme})")
-        baseline = best([c for c in baselines
-                         if math.isclose(float(c.config.get("subset") or 1.0), subset)], metric)
+            ax.errorbar(
+                bs,
+                [c.stats(metric).mean for c in chosen],
+                yerr=[_std(c, metric) for c in chosen],
+                color=ANNEAL_COLORS[anneal],
+                linestyle=linestyle,
+                marker=marker,
+                markersize=4,
+                capsize=3,
+                label=f"{anneal} ({scheme})",
+            )
+        baseline = best(
+            [c for c in baselines if math.isclose(float(c.config.get("subset") or 1.0), subset)],
+            metric,
+        )
         if baseline is not None:
             level, spread = baseline.stats(metric).mean, _std(baseline, metric)
-            ax.axhline(level, color=BASELINE, linewidth=1.2,
-                       label=f"SGD (wd={fmt(baseline.config.get('weight_decay'))})")
+            ax.axhline(
+                level,
+                color=BASELINE,
+                linewidth=1.2,
+                label=f"SGD (wd={fmt(baseline.config.get('weight_decay'))})",
+            )
             if spread:
-                ax.axhspan(level - spread, level + spread, color=BASELINE, alpha=0.08,
-                           linewidth=0)
+                ax.axhspan(level - spread, level + spread, color=BASELINE, alpha=0.08, linewidth=0)
         name = "full training set" if subset >= 1.0 else f"training ratio {ratio_name(subset)}"
         ax.set_title(f"{panel_letter(i)} {name}")
         ax.set_xlabel("scale b of the annealing distribution")
@@ -111,8 +131,10 @@ def _plot_figure(model, data, configs, baselines, metric, out_dir, stem) -> list
     if len(every_b) == 1:  # matplotlib would zoom to ±0.05 b around a single point
         (only,) = every_b
         axes[0][0].set_xlim(max(0.0, only - 0.5), only + 0.5)
-    fig.suptitle(f"{MODEL_NAMES.get(model, model)}, {DATA_NAMES.get(data, data)}: validation "
-                 "accuracy vs b\n(paper Fig. 4; points: mean over trials, error bars: ±1 std)")
+    fig.suptitle(
+        f"{MODEL_NAMES.get(model, model)}, {DATA_NAMES.get(data, data)}: validation "
+        "accuracy vs b\n(paper Fig. 4; points: mean over trials, error bars: ±1 std)"
+    )
     # One legend for all panels, below them: inside, it would hide points of some panel.
     handles, labels = {}, []
     for ax in axes[0]:
@@ -120,11 +142,18 @@ def _plot_figure(model, data, configs, baselines, metric, out_dir, stem) -> list
             if label not in handles:
                 handles[label] = handle
                 labels.append(label)
-    labels.sort(key=lambda label: (not label.startswith("SGD"), label.split(" (")[0],
-                                   "global+local" not in label, label))
+    labels.sort(
+        key=lambda label: (
+            not label.startswith("SGD"),
+            label.split(" (")[0],
+            "global+local" not in label,
+            label,
+        )
+    )
     ncol = min(len(labels), 5 if len(subsets) > 1 else 3)
     legend_rows = -(-len(labels) // ncol)
     fig.tight_layout(rect=(0, (0.1 + 0.22 * legend_rows) / fig.get_figheight(), 1, 1))
-    fig.legend([handles[label] for label in labels], labels, loc="lower center", ncol=ncol,
-               frameon=False)
+    fig.legend(
+        [handles[label] for label in labels], labels, loc="lower center", ncol=ncol, frameon=False
+    )
     return save(fig, out_dir, stem)

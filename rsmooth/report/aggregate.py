@@ -142,9 +142,7 @@ def baseline_context(config: dict[str, Any]) -> tuple:
     return tuple(repr(config.get(name)) for name in BASELINE_CONTEXT)
 
 
-def compare_to_baseline(
-    configurations: list[Configuration], metric: str
-) -> dict[str, Comparison]:
+def compare_to_baseline(configurations: list[Configuration], metric: str) -> dict[str, Comparison]:
     """Welch's t-test of each configuration's per-trial ``metric`` against the baseline.
 
     The baseline of a context is its plain SGD configuration (no label smoothing, residual
@@ -170,8 +168,10 @@ def compare_to_baseline(
             continue
         is_baseline = configuration is baseline
         delta = configuration.stats(metric).mean - baseline.stats(metric).mean
-        test = None if is_baseline else welch_test(
-            configuration.values(metric), baseline.values(metric)
+        test = (
+            None
+            if is_baseline
+            else welch_test(configuration.values(metric), baseline.values(metric))
         )
         comparisons[configuration.key] = Comparison(baseline, delta, test, is_baseline)
     return comparisons

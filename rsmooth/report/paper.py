@@ -74,8 +74,8 @@ def _plain(config: dict[str, Any], optimizer: str) -> bool:
 
 def _label_smoothing(config: dict[str, Any]) -> bool:
     rest = dict(config, label_smoothing=0.0)
-    return config.get("optimizer") == "sgd" and bool(config.get("label_smoothing")) and is_plain(
-        rest
+    return (
+        config.get("optimizer") == "sgd" and bool(config.get("label_smoothing")) and is_plain(rest)
     )
 
 
@@ -188,7 +188,10 @@ def table2(configs: list[Configuration], metric: str) -> list[PaperTable]:
             rows += _sgd_rows(at_ratio, metric, where, spec["rows"], ratio=ratio)
             for anneal in SMOOTHING_ANNEALS:
                 paper = _find(
-                    spec["rows"], ratio=ratio, method="smoothing", scheme="global+local",
+                    spec["rows"],
+                    ratio=ratio,
+                    method="smoothing",
+                    scheme="global+local",
                     anneal=anneal,
                 )
                 row = _smoothing_row(at_ratio, metric, "global+local", anneal, where, paper)
@@ -257,9 +260,13 @@ def table3(configs: list[Configuration], metric: str) -> list[PaperTable]:
             title = "Table 3: ResNet56 and DenseNet-BC-100 on CIFAR-10, CIFAR-100, SVHN"
             if several:
                 config = group[0].config
-                title += " (" + ", ".join(
-                    f"{n}={fmt(config.get(n))}" for n in PROTOCOL_FIELDS if n != "epochs"
-                ) + ")"
+                title += (
+                    " ("
+                    + ", ".join(
+                        f"{n}={fmt(config.get(n))}" for n in PROTOCOL_FIELDS if n != "epochs"
+                    )
+                    + ")"
+                )
             tables.append(PaperTable("table3", title, ["model", "data"], rows))
     return tables
 

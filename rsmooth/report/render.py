@@ -129,9 +129,7 @@ def not_counted_markdown(report: Report) -> str:
     counts = report.status_counts()
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s != COMPLETED and counts[s])
     rows = [[_where(report, r), r.status, r.reason] for r in runs]
-    return (
-        f"## Runs not counted ({summary})\n\n" + markdown_table(["run", "status", "why"], rows)
-    )
+    return f"## Runs not counted ({summary})\n\n" + markdown_table(["run", "status", "why"], rows)
 
 
 def to_markdown(report: Report) -> str:

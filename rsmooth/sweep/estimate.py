@@ -30,8 +30,12 @@ class CostEstimate:
 
 def cost_key(cfg: dict[str, Any], device: str) -> CostKey:
     return (
-        cfg.get("model"), cfg.get("data"), cfg.get("subset"), cfg.get("batch_size"),
-        cfg.get("step_rule"), device,
+        cfg.get("model"),
+        cfg.get("data"),
+        cfg.get("subset"),
+        cfg.get("batch_size"),
+        cfg.get("step_rule"),
+        device,
     )
 
 

@@ -92,8 +92,12 @@ class SweepProgress:
                     return Text(owner.status_text())
 
             self._progress = Progress(
-                TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), StatusColumn(""),
-                console=self.console, transient=False,
+                TextColumn("sweep"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                StatusColumn(""),
+                console=self.console,
+                transient=False,
             )
             self._progress.__enter__()
             self._task = self._progress.add_task("sweep", total=self.total, status="")

@@ -28,8 +28,16 @@ FINAL_STATES = (DONE, DIVERGED)  # not run again
 # Fields that say where and how fast a run executes, not what it computes: a run folder
 # written with other values of these is still the same experiment (and --resume keeps its own).
 ENGINE_FIELDS = frozenset(
-    {"device", "precision", "channels_last", "compile", "eval_batch_size", "num_threads",
-     "data_dir", "download"}
+    {
+        "device",
+        "precision",
+        "channels_last",
+        "compile",
+        "eval_batch_size",
+        "num_threads",
+        "data_dir",
+        "download",
+    }
 )
 
 
