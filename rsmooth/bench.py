@@ -53,6 +53,7 @@ class Timing:
     name: str
     block_seconds: list[float]
     images_per_block: int
+    steps: int = 1  # training steps per block
     peak_memory_mb: float | None = None
 
     @property
@@ -62,8 +63,6 @@ class Timing:
     @property
     def images_per_second(self) -> float:
         return self.images_per_block / statistics.median(self.block_seconds)
-
-    steps: int = 1
 
 
 def _sync(device: torch.device) -> None:
@@ -153,7 +152,7 @@ def time_alternating(
 
 
 def bench_methods(
-    base: RunConfig, methods: list[str], rounds: int, warmup: int, steps: int, progress=None
+    base: RunConfig, methods: list[str], rounds: int, warmup: int, steps: int
 ) -> dict[str, Timing]:
     """Step cost of each method; 'sgd' is always measured, first, as the reference."""
     spec = DATASETS.get(base.data)
@@ -165,8 +164,6 @@ def bench_methods(
         if changes.get("step_rule") == "gr-db":
             changes["compile"] = False  # double backward does not go through torch.compile
         steppers[name] = MethodStepper(base.replace(**changes), split)
-        if progress:
-            progress(f"built {name}")
     env_device = steppers["sgd"].env.device
     contenders = {name: (lambda s=s: s.run(steps)) for name, s in steppers.items()}
     return time_alternating(contenders, env_device, rounds, warmup, steps)

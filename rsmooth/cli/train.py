@@ -14,7 +14,7 @@ import typer
 
 from rsmooth.cli.app import app, user_errors
 from rsmooth.config import RunConfig
-from rsmooth.errors import EXIT_DIVERGED, EXIT_FAILED
+from rsmooth.errors import EXIT_DIVERGED, EXIT_FAILED, RsmoothError
 
 
 def config_flag(name: str) -> str:
@@ -80,8 +80,6 @@ def train(**kwargs: Any) -> None:
     with user_errors():
         if resume is not None:
             if config_file is not None or any(v is not None for v in kwargs.values()):
-                from rsmooth.errors import RsmoothError
-
                 raise RsmoothError(
                     "--resume takes no other config flags: the run's config.yaml is used"
                 )
