@@ -65,6 +65,15 @@ class Timing:
         return self.images_per_block / statistics.median(self.block_seconds)
 
 
+def paired_ratio(numerator: Timing, denominator: Timing) -> float:
+    """Median over rounds of the per-round ratio of block times. The blocks of one round run
+    back to back, so this is robust to the drift of a shared machine, which moves whole
+    rounds together (a ratio of medians taken at different moments is not)."""
+    return statistics.median(
+        a / b for a, b in zip(numerator.block_seconds, denominator.block_seconds, strict=True)
+    )
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -297,11 +306,7 @@ def run_bench(
             "| --- | ---: | ---: | ---: | ---: | ---: |",
         ]
         for name, t in timings.items():
-            # Paired per round (the blocks of one round run back to back), then the median:
-            # robust to the drift of a shared machine, which moves whole rounds together.
-            ratio = statistics.median(
-                a / b for a, b in zip(t.block_seconds, reference.block_seconds, strict=True)
-            )
+            ratio = paired_ratio(t, reference)
             target = TARGETS.get(name)
             row = {
                 "method": name,
@@ -325,9 +330,7 @@ def run_bench(
     if engine:
         timings = bench_engine(base, rounds, warmup, steps)
         plain, ours = timings["plain loop"], timings["engine"]
-        speedup = statistics.median(  # paired per round, as for the methods
-            p / o for p, o in zip(plain.block_seconds, ours.block_seconds, strict=True)
-        )
+        speedup = paired_ratio(plain, ours)
         target = 4.0 if env.device.type == "cuda" else 1.3
         lines += [
             "| loop | step ms (median) | images/s | speed-up |",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,7 @@ def select_environment(cfg) -> Environment:
     return Environment(device, amp_dtype, channels_last)
 
 
+@functools.cache  # the CPU does not change within a process; bench builds many environments
 def cpu_has_native_bf16() -> bool:
     """True on CPUs with bf16 arithmetic (AVX512-BF16 or AMX), where oneDNN's bf16 convolutions
     are about twice as fast as fp32 (docs/performance.md); elsewhere bf16 is emulated, slower."""
