@@ -44,6 +44,12 @@ class RunConfig:
         "data",
         "train on this seeded, uniformly random fraction of the training set (paper Table 2)",
     )
+    holdout: float = _field(
+        0.0,
+        "data",
+        "hold out this seeded, class-stratified fraction of the training set (after --subset): "
+        "never trained on, evaluated every epoch (holdout_acc) for selection",
+    )
     # --- model (rsmooth/models) ---
     model: str = _field("resnet20", "model", "model: resnet20/32/44/56/110, densenet-bc-100")
     # --- schedule ---
@@ -236,6 +242,7 @@ class RunConfig:
         if self.num_threads is not None:
             _positive_int("num_threads", self.num_threads)
         _in_range("subset", self.subset, 0.0, 1.0, low_open=True)
+        _in_range("holdout", self.holdout, 0.0, 1.0, high_open=True)
         _positive("lr", self.lr)
         _in_range("lr_drop_at", self.lr_drop_at, 0.0, 1.0)
         _in_range("lr_drop_factor", self.lr_drop_factor, 0.0, 1.0, low_open=True)

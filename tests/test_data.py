@@ -345,10 +345,10 @@ def test_download_failure_is_a_data_error(tmp_path, monkeypatch):
 def test_subset_size_determinism_and_untouched_validation(tmp_path):
     root = write_fashion_mnist(tmp_path, 64, 32)
     base = RunConfig(data="fashion-mnist", data_dir=str(root))
-    _, full_train, full_test = load_splits(base)
-    _, train, test = load_splits(base.replace(subset=0.25, seed=7))
-    _, again, _ = load_splits(base.replace(subset=0.25, seed=7))
-    _, other, _ = load_splits(base.replace(subset=0.25, seed=8))
+    _, full_train, full_test, _ = load_splits(base)
+    _, train, test, _ = load_splits(base.replace(subset=0.25, seed=7))
+    _, again, _, _ = load_splits(base.replace(subset=0.25, seed=7))
+    _, other, _, _ = load_splits(base.replace(subset=0.25, seed=8))
     assert len(train) == round(0.25 * 64) == 16
     assert torch.equal(train.images, again.images) and torch.equal(train.labels, again.labels)
     assert not torch.equal(train.images, other.images)

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from rsmooth.config import RunConfig
 
 
-def load_splits(cfg: RunConfig) -> tuple[DatasetSpec, Split, Split]:
-    """The data set's spec, its (possibly subsampled) training split and its full test split.
+def load_splits(cfg: RunConfig) -> tuple[DatasetSpec, Split, Split, Split | None]:
+    """The data set's spec, its (possibly subsampled) training split, its full test split and
+    the held-out part of the training set (None when ``cfg.holdout`` is 0).
 
     The validation set is the official test split, always complete (METHODS.md §2).
     """
@@ -27,7 +28,10 @@ def load_splits(cfg: RunConfig) -> tuple[DatasetSpec, Split, Split]:
     check_split(spec, test, f"{spec.name} test split in {data_dir}")
     if cfg.subset < 1:
         train = random_subset(train, cfg.subset, cfg.seed)
-    return spec, train, test
+    holdout = None
+    if cfg.holdout > 0:
+        train, holdout = stratified_holdout(train, cfg.holdout, cfg.seed)
+    return spec, train, test, holdout
 
 
 def data_dir_of(cfg: RunConfig, spec: DatasetSpec) -> Path:
@@ -67,6 +71,39 @@ def random_subset(split: Split, fraction: float, seed: int) -> Split:
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(split), generator=generator)[:size].sort().values
     return Split(images=split.images[chosen].contiguous(), labels=split.labels[chosen])
+
+
+HOLDOUT_STREAM = 0x686F6C646F7574  # "holdout" in ASCII: a seed stream apart from the subset's
+
+
+def stratified_holdout(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """(train, held out): ``round(fraction * n_c)`` samples of every class c go to the held-out
+    part, chosen uniformly at random within the class; both parts keep file order.
+
+    Stratified, so that a small held-out set (750 images at 10% of 1/8 Fashion-MNIST) has every
+    class in its training proportion and selection is not swayed by the class mix. The choice
+    depends on ``seed`` alone (its own generator stream, independent of the subset's draw), so
+    every method compared at one seed trains and selects on the same images.
+    """
+    generator = torch.Generator().manual_seed(seed ^ HOLDOUT_STREAM)
+    held: list[torch.Tensor] = []
+    for label in torch.unique(split.labels).tolist():
+        members = (split.labels == label).nonzero().flatten()
+        take = round(fraction * len(members))
+        held.append(members[torch.randperm(len(members), generator=generator)[:take]])
+    chosen = torch.cat(held).sort().values
+    if len(chosen) == 0 or len(chosen) == len(split):
+        raise DataError(
+            f"holdout {fraction:g} of {len(split)} training samples leaves "
+            f"{len(split) - len(chosen)} to train on and {len(chosen)} to hold out "
+            "(allowed: a fraction that leaves both non-empty)"
+        )
+    keep = torch.ones(len(split), dtype=torch.bool)
+    keep[chosen] = False
+    return (
+        Split(images=split.images[keep].contiguous(), labels=split.labels[keep]),
+        Split(images=split.images[chosen].contiguous(), labels=split.labels[chosen]),
+    )
 
 
 def fetch_or_fail(what: str, folder: Path, fetch: Callable[[], object]) -> None:

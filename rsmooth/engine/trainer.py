@@ -57,7 +57,7 @@ def train_run(
 
     env = select_environment(cfg)
     torch.manual_seed(cfg.seed)
-    spec, train_split, val_split = load_splits(cfg)
+    spec, train_split, val_split, holdout_split = load_splits(cfg)
     model = build_model(cfg.model, spec.in_channels, spec.num_classes).to(env.device)
     if env.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -84,6 +84,18 @@ def train_run(
         train=False,
         channels_last=env.channels_last,
     )
+    holdout_batches = (
+        None
+        if holdout_split is None
+        else DeviceBatches(
+            holdout_split,
+            spec,
+            env.device,
+            cfg.eval_batch_size,
+            train=False,
+            channels_last=env.channels_last,
+        )
+    )
     total_steps = cfg.epochs * len(train_batches)
     base_summary = {"epochs": cfg.epochs, "environment": env.describe(cfg)}
     started = time.perf_counter()
@@ -109,6 +121,8 @@ def train_run(
                 )
                 step = record["step"]
                 record.update(trainer.evaluate(val_batches))
+                if holdout_batches is not None:
+                    record.update(trainer.evaluate(holdout_batches, "holdout"))
                 metrics.append(record)
                 if not all(math.isfinite(record[k]) for k in ("train_loss", "val_loss")):
                     folder.append_metrics(record)
@@ -203,7 +217,7 @@ class Trainer:
         }
 
     @torch.no_grad()
-    def evaluate(self, batches: DeviceBatches) -> dict[str, float]:
+    def evaluate(self, batches: DeviceBatches, prefix: str = "val") -> dict[str, float]:
         self.model.eval()
         loss_sum = torch.zeros((), device=self.env.device)
         correct = torch.zeros((), device=self.env.device, dtype=torch.int64)
@@ -215,7 +229,10 @@ class Trainer:
             correct += (logits.argmax(dim=1) == labels).sum()
             seen += labels.shape[0]
         # One sync per evaluation.
-        return {"val_loss": loss_sum.item() / seen, "val_acc": 100.0 * correct.item() / seen}
+        return {
+            f"{prefix}_loss": loss_sum.item() / seen,
+            f"{prefix}_acc": 100.0 * correct.item() / seen,
+        }
 
 
 def save_checkpoint(

@@ -24,7 +24,10 @@ from rsmooth.config import RunConfig, coerce, load_yaml_mapping
 from rsmooth.errors import ConfigError, RecipeError
 from rsmooth.sweep.naming import run_name
 
-RECIPE_KEYS = ("name", "description", "trials", "seeds", "base", "grid", "variants")
+RECIPE_KEYS = ("name", "description", "trials", "seeds", "base", "grid", "variants", "confirm")
+CONFIRM_KEYS = ("trials", "first_seed", "select", "metric")
+SELECT_SPLITS = ("holdout", "val")
+SELECT_METRICS = ("max", "mean")
 VARIANT_KEYS = ("name", "description", "grid")
 # Seeds come from `trials` / `seeds`, never from the grid: each (config, seed) is one trial.
 RESERVED_FIELDS = ("seed",)
@@ -41,6 +44,22 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Confirm:
+    """The confirmation stage: after the grid, the best configuration of each variant (chosen
+    on ``select``'s split by ``metric``) runs again on ``trials`` fresh seeds from
+    ``first_seed`` on (docs/recipes.md)."""
+
+    trials: int = 5
+    first_seed: int = 100
+    select: str = "holdout"
+    metric: str = "max"
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(range(self.first_seed, self.first_seed + self.trials))
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     description: str
@@ -49,6 +68,7 @@ class Recipe:
     axes: dict[str, tuple[Any, ...]]  # the recipe-level grid, crossed with every variant
     variants: tuple[Variant, ...]  # one unnamed variant when the recipe has none
     source: str = "recipe"  # where it came from, for error messages
+    confirm: Confirm | None = None
 
     def axis_fields(self) -> set[str]:
         names = set(self.axes)
@@ -99,7 +119,40 @@ def parse_recipe(values: Mapping[str, Any], source: str = "recipe") -> Recipe:
                 f"{source}: variants: {raw_variants!r} (allowed: a non-empty list of mappings)"
             )
         variants = tuple(_parse_variant(v, i, source) for i, v in enumerate(raw_variants))
-    return Recipe(name, description, seeds, base, axes, variants, source)
+    confirm = _parse_confirm(values.get("confirm"), seeds, source)
+    return Recipe(name, description, seeds, base, axes, variants, source, confirm)
+
+
+def _parse_confirm(raw: Any, seeds: tuple[int, ...], source: str) -> Confirm | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise RecipeError(
+            f"{source}: confirm: {raw!r} (allowed: a mapping of {', '.join(CONFIRM_KEYS)})"
+        )
+    _check_keys(raw, CONFIRM_KEYS, source, "confirm: ", "key")
+    confirm = Confirm(**{str(k): v for k, v in raw.items()})
+    if not _is_int(confirm.trials) or confirm.trials < 1:
+        raise RecipeError(f"{source}: confirm.trials: {confirm.trials!r} (allowed: an integer >= 1)")
+    if not _is_int(confirm.first_seed) or confirm.first_seed < 0:
+        raise RecipeError(
+            f"{source}: confirm.first_seed: {confirm.first_seed!r} (allowed: an integer >= 0)"
+        )
+    if confirm.select not in SELECT_SPLITS:
+        raise RecipeError(
+            f"{source}: confirm.select: {confirm.select!r} (allowed: {', '.join(SELECT_SPLITS)})"
+        )
+    if confirm.metric not in SELECT_METRICS:
+        raise RecipeError(
+            f"{source}: confirm.metric: {confirm.metric!r} (allowed: {', '.join(SELECT_METRICS)})"
+        )
+    reused = sorted(set(seeds) & set(confirm.seeds))
+    if reused:
+        raise RecipeError(
+            f"{source}: confirm.first_seed: {confirm.first_seed} reuses grid seed {reused[0]} "
+            "(allowed: fresh seeds, past the grid's)"
+        )
+    return confirm
 
 
 def _parse_seeds(values: Mapping[str, Any], source: str) -> tuple[int, ...]:
