@@ -1,7 +1,7 @@
 """RunConfig: the one frozen description of a training run.
 
 The CLI flags and the YAML recipes build it; ``resolve()`` fills the per-dataset and
-per-optimizer defaults (METHODS.md §2) and validates every field once, before any data
+per-optimizer defaults (docs/methods.md §2) and validates every field once, before any data
 or GPU work; the resolved config is written verbatim to ``config.yaml`` in the run folder,
 and is enough to repeat the run.
 """
@@ -9,8 +9,10 @@ and is enough to repeat the run.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -20,24 +22,48 @@ import yaml
 from rsmooth.errors import ConfigError
 
 SCHEMES = ("global", "local", "global+local")
-ANNEALS = ("laplace", "logistic", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-def _field(default: Any, group: str, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"group": group, "help": help})
+def _field(
+    default: Any,
+    group: str,
+    help: str,
+    *,
+    identity: bool = True,
+    short: str | None = None,
+    label: str = "always",
+) -> Any:
+    """A config field. ``identity=False``: the field says where or how fast a run computes, not
+    what (device, threads, ...): runs differing only there are trials of one configuration.
+    ``short``: the name a method label uses (``gr_gamma`` -> ``γ``; "" shows the value alone).
+    ``label="changed"``: a label shows the field only when it is not at its default."""
+    metadata = {
+        "group": group,
+        "help": help,
+        "identity": identity,
+        "short": short,
+        "label": label,
+    }
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class RunConfig:
     # --- data (rsmooth/data) ---
-    data: str = _field("fashion-mnist", "data", "data set: fashion-mnist, cifar10, cifar100, svhn")
+    data: str = _field("fashion-mnist", "data", "data set")
     data_dir: str | None = _field(
-        None, "data", "folder holding the data set's files (default: the data set's own folder)"
+        None,
+        "data",
+        "folder holding the data set's files (default: the data set's own folder)",
+        identity=False,
     )
     download: bool = _field(
-        False, "data", "download with torchvision when the files are missing (needs network)"
+        False,
+        "data",
+        "download with torchvision when the files are missing (needs network)",
+        identity=False,
     )
     subset: float = _field(
         1.0,
@@ -50,8 +76,14 @@ class RunConfig:
         "hold out this seeded, class-stratified fraction of the training set (after --subset): "
         "never trained on, evaluated every epoch (holdout_acc) for selection",
     )
+    val_start: float = _field(
+        0.0,
+        "data",
+        "evaluate the validation (test) split only in epochs past this fraction of training: "
+        "0.9 keeps the paper's mean metric (last 10%) and saves the evaluations before",
+    )
     # --- model (rsmooth/models) ---
-    model: str = _field("resnet20", "model", "model: resnet20/32/44/56/110, densenet-bc-100")
+    model: str = _field("resnet20", "model", "model architecture")
     # --- schedule ---
     epochs: int | None = _field(
         None,
@@ -64,9 +96,7 @@ class RunConfig:
         "schedule",
         "initial lr (default: the optimizer's: sgd 0.1, adam/adamw/adan 1e-3, adagrad 1e-2)",
     )
-    lr_schedule: str = _field(
-        "step", "schedule", "learning-rate schedule: step (paper), cosine, constant"
-    )
+    lr_schedule: str = _field("step", "schedule", "learning-rate schedule (paper: step)")
     lr_drop_at: float = _field(
         0.75, "schedule", "step schedule: fraction of training at which the lr drops (paper: 0.75)"
     )
@@ -76,30 +106,32 @@ class RunConfig:
         "step schedule: lr multiplier after the drop (paper: 0.1 -> 0.001, i.e. 0.01)",
     )
     # --- optimizer (rsmooth/methods/optimizers.py) ---
-    optimizer: str = _field("sgd", "optimizer", "optimizer: sgd, adam, adagrad, adamw, adan")
+    optimizer: str = _field("sgd", "optimizer", "optimizer")
     momentum: float = _field(0.9, "optimizer", "SGD momentum (paper: 0.9)")
     nesterov: bool = _field(False, "optimizer", "SGD with Nesterov momentum")
     weight_decay: float | None = _field(
         None,
         "optimizer",
         "weight decay (default: 1e-4 CIFAR/SVHN, 1e-3 Fashion-MNIST; adamw 1e-2, adan 0.02)",
+        short="wd",
     )
     # --- loss (rsmooth/methods/losses.py) ---
-    loss: str = _field("mse", "loss", "base loss: mse (the paper's, on softmax outputs) or ce")
-    label_smoothing: float = _field(0.0, "loss", "label smoothing epsilon (paper Table 3: 0.1)")
+    loss: str = _field("mse", "loss", "base loss (paper: mse, on softmax outputs)")
+    label_smoothing: float = _field(
+        0.0, "loss", "label smoothing epsilon (paper Table 3: 0.1)", short="eps"
+    )
     flood: float | None = _field(
         None, "loss", "flooding level b: train on |L - b| + b (Ishida et al. 2020)"
     )
     # --- residual smoothing (rsmooth/methods/smoothing.py); off unless anneal is set ---
     anneal: str | None = _field(
-        None,
-        "residual smoothing",
-        "turn residual smoothing on with this s_t schedule: laplace, logistic, constant",
+        None, "residual smoothing", "turn residual smoothing on with this s_t schedule"
     )
     scheme: str | None = _field(
         None,
         "residual smoothing",
         "smoothing scheme: global (alpha 0), local (constant s0), global+local (default)",
+        short="",
     )
     b: float = _field(
         0.5, "residual smoothing", "scale b of the annealing distribution (paper grid 0.1..0.9)"
@@ -108,6 +140,7 @@ class RunConfig:
         0.75,
         "residual smoothing",
         "peak of the annealing distribution, as a fraction of training (paper: 0.75)",
+        label="changed",
     )
     alpha: float | None = _field(
         None,
@@ -118,40 +151,53 @@ class RunConfig:
         1.0, "residual smoothing", "constant s of the local scheme (anneal constant)"
     )
     detach_kappa: bool = _field(
-        True, "residual smoothing", "treat kappa as fixed layer weights (no gradient through kappa)"
+        True,
+        "residual smoothing",
+        "treat kappa as fixed layer weights (no gradient through kappa)",
+        short="kappa-grad",
     )
-    layers: int = _field(1, "residual smoothing", "apply the smoothing layer W this many times")
+    layers: int = _field(
+        1, "residual smoothing", "apply the smoothing layer W this many times", label="changed"
+    )
     # --- gradient transform (rsmooth/methods/transforms.py) ---
     grad_transform: str = _field(
-        "none", "gradient transform", "gradient transform before the optimizer: none, agr"
+        "none", "gradient transform", "gradient transform between backward and the optimizer"
     )
     # --- step rule (rsmooth/methods/step_rules.py) ---
-    step_rule: str = _field(
-        "plain", "step rule", "step rule: plain, sam, gr-db, gr-forward, gr-backward"
-    )
+    step_rule: str = _field("plain", "step rule", "how one step's gradient is computed")
     rho: float = _field(0.05, "step rule", "SAM radius rho")
-    gr_gamma: float = _field(0.01, "step rule", "gradient-regularization strength gamma")
+    gr_gamma: float = _field(0.01, "step rule", "gradient-regularization strength gamma", short="γ")
     gr_eps: float = _field(
-        0.01, "step rule", "finite-difference step eps of gr-forward / gr-backward"
+        0.01, "step rule", "finite-difference step eps of gr-forward / gr-backward", short="ε"
     )
     gr_normalize: bool = _field(
-        False, "step rule", "finite-difference step eps/||g|| instead of eps"
+        False, "step rule", "finite-difference step eps/||g|| instead of eps", short="normalized"
     )
     # --- engine ---
     seed: int = _field(0, "engine", "random seed (model init, data order, augmentation, subset)")
-    device: str = _field("auto", "engine", "device: auto, cpu, cuda")
+    device: str = _field("auto", "engine", "device: auto, cpu, cuda", identity=False)
     precision: str = _field(
         "auto",
         "engine",
         "precision: auto (bf16 on cuda and on CPUs with native bf16, else fp32), fp32, bf16",
+        identity=False,
     )
     channels_last: bool | None = _field(
-        None, "engine", "channels_last memory format (default: on; measured faster on cuda and cpu)"
+        None,
+        "engine",
+        "channels_last memory format (default: on; measured faster on cuda and cpu)",
+        identity=False,
     )
-    compile: bool = _field(False, "engine", "torch.compile the model")
-    eval_batch_size: int = _field(1000, "engine", "validation batch size")
+    compile: bool = _field(False, "engine", "torch.compile the model", identity=False)
+    eval_batch_size: int = _field(1000, "engine", "validation batch size", identity=False)
     num_threads: int | None = _field(
-        None, "engine", "CPU threads for this run (sweeps split the cores)"
+        None, "engine", "CPU threads for this run (sweeps split the cores)", identity=False
+    )
+    # Fields declared by plugin parts (declare_field), as sorted (name, value) pairs; config.yaml
+    # writes them as top-level keys like every other field.
+    extra: tuple[tuple[str, Any], ...] = dataclasses.field(
+        default=(),
+        metadata={"group": "plugins", "help": "", "identity": True, "short": None, "label": ""},
     )
 
     # ------------------------------------------------------------------
@@ -159,30 +205,47 @@ class RunConfig:
     def smoothing(self) -> bool:
         return self.anneal is not None
 
+    def get(self, name: str) -> Any:
+        """The value of a field, or of a plugin's declared field (its default when unset)."""
+        if name in _BUILTIN_NAMES:
+            return getattr(self, name)
+        if name not in EXTRA_FIELDS:
+            raise ConfigError("config key", name, field_names())
+        return dict(self.extra).get(name, EXTRA_FIELDS[name].default)
+
     def replace(self, **changes: Any) -> RunConfig:
+        extra = {k: changes.pop(k) for k in list(changes) if k in EXTRA_FIELDS}
+        if extra:
+            changes["extra"] = _extra_pairs({**dict(self.extra), **extra})
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field by name (plugin fields as top-level keys): what config.yaml holds."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        values.update({name: self.get(name) for name in sorted(EXTRA_FIELDS)})
+        return values
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
     def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+        return field_names()
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+    def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
         """Build from YAML-like values, coercing types; unknown keys fail with the valid ones."""
-        names = cls.field_names()
-        coerced = {}
+        coerced: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
         for key, value in values.items():
-            key_ = str(key).replace("-", "_")
-            if key_ not in names:
-                raise ConfigError("config key", key, names)
-            coerced[key_] = coerce(key_, value)
-        return cls(**coerced)
+            name = str(key).replace("-", "_")
+            if name in _BUILTIN_NAMES:
+                coerced[name] = coerce(name, value)
+            elif name in EXTRA_FIELDS:
+                extra[name] = coerce(name, value)
+            else:
+                raise UnknownKeyError(str(key), field_names())
+        return cls(**coerced, extra=_extra_pairs(extra))
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> RunConfig:
@@ -193,25 +256,18 @@ class RunConfig:
     # ------------------------------------------------------------------
     def resolve(self) -> RunConfig:
         """Fill defaults and validate every field; returns the config a run uses."""
-        from rsmooth.data import DATASETS
-        from rsmooth.methods import GRAD_TRANSFORMS, LOSSES, OPTIMIZERS, SCHEDULES, STEP_RULES
-        from rsmooth.models import MODELS
+        from rsmooth.registry import load_parts
 
-        for field, registry in (
-            ("data", DATASETS),
-            ("model", MODELS),
-            ("optimizer", OPTIMIZERS),
-            ("loss", LOSSES),
-            ("lr_schedule", SCHEDULES),
-            ("grad_transform", GRAD_TRANSFORMS),
-            ("step_rule", STEP_RULES),
-        ):
-            registry.check(getattr(self, field))
+        registries = load_parts()
+        for field, registry in registries.items():
+            value = self.get(field)
+            if value is not None or not registry.optional:
+                registry.get(value)
         _choice("device", self.device, DEVICES)
         _choice("precision", self.precision, PRECISIONS)
 
-        dataset = DATASETS.get(self.data)
-        optimizer = OPTIMIZERS.get(self.optimizer)
+        dataset = registries["data"].get(self.data)
+        optimizer = registries["optimizer"].get(self.optimizer)
         changes: dict[str, Any] = {}
         if self.epochs is None:
             changes["epochs"] = dataset.default_epochs
@@ -224,7 +280,6 @@ class RunConfig:
                 else dataset.default_weight_decay(self.smoothing)
             )
         if self.anneal is not None:
-            _choice("anneal", self.anneal, ANNEALS)
             scheme = self.scheme or ("local" if self.anneal == "constant" else "global+local")
             _choice("scheme", scheme, SCHEMES)
             changes["scheme"] = scheme
@@ -241,25 +296,32 @@ class RunConfig:
         _positive_int("layers", self.layers)
         if self.num_threads is not None:
             _positive_int("num_threads", self.num_threads)
+        # torch.manual_seed takes 64-bit seeds; data and init seeds are derived from it.
+        _int_in_range("seed", self.seed, 0, MAX_SEED)
         _in_range("subset", self.subset, 0.0, 1.0, low_open=True)
         _in_range("holdout", self.holdout, 0.0, 1.0, high_open=True)
+        _in_range("val_start", self.val_start, 0.0, 1.0, high_open=True)
         _positive("lr", self.lr)
         _in_range("lr_drop_at", self.lr_drop_at, 0.0, 1.0)
         _in_range("lr_drop_factor", self.lr_drop_factor, 0.0, 1.0, low_open=True)
         _in_range("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        _in_range("weight_decay", self.weight_decay, 0.0, math.inf)
+        # An infinite weight decay, flood level or penalty can only diverge: finite values only.
+        _finite_at_least("weight_decay", self.weight_decay, 0.0)
         _in_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
         if self.flood is not None:
-            _in_range("flood", self.flood, 0.0, math.inf)
+            _finite_at_least("flood", self.flood, 0.0)
         _positive("rho", self.rho)
-        _in_range("gr_gamma", self.gr_gamma, 0.0, math.inf)
+        _finite_at_least("gr_gamma", self.gr_gamma, 0.0)
         _positive("gr_eps", self.gr_eps)
+        for name, value in self.extra:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(name, value, "a finite number")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ConfigError("nesterov", True, "only with optimizer sgd and momentum > 0")
         if self.smoothing:
             _positive("b", self.b)
             _in_range("mu", self.mu, 0.0, 1.0)
-            _in_range("alpha", self.alpha, 0.0, math.inf)
+            _finite_at_least("alpha", self.alpha, 0.0)
             _in_range("s0", self.s0, 0.0, 1.0)
             if self.loss != "mse":
                 raise ConfigError("loss", self.loss, "mse when residual smoothing is on (--anneal)")
@@ -280,17 +342,123 @@ class RunConfig:
             )
 
 
+MAX_SEED = 2**63 - 1
+
+
 # ----------------------------------------------------------------------
-def load_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
+# Fields declared by plugin parts: a part that needs a hyperparameter RunConfig does not have
+# declares it where it registers (rsmooth.registry), and every flag, recipe key, config.yaml
+# key and configuration identity then knows it, as if it were a field of the dataclass.
+@dataclass(frozen=True)
+class ConfigField:
+    name: str
+    type: type  # bool, int, float or str
+    default: Any
+    help: str = ""
+    group: str = "plugins"
+    short: str | None = None  # the name a method label uses
+
+
+EXTRA_FIELDS: dict[str, ConfigField] = {}
+_BUILTIN_NAMES = tuple(f.name for f in fields(RunConfig) if f.name != "extra")
+
+
+def declare_field(spec: ConfigField) -> None:
+    """Add a config field (from a part's registration); declaring it again identically is a
+    no-op (a module imported twice), differently is an error."""
+    if spec.name in _BUILTIN_NAMES:
+        raise ValueError(f"config field {spec.name!r} exists already")
+    if spec.type not in (bool, int, float, str):
+        raise TypeError(f"config field {spec.name!r}: type must be bool, int, float or str")
+    known = EXTRA_FIELDS.get(spec.name)
+    if known is not None and known != spec:
+        raise ValueError(f"config field {spec.name!r} is declared twice, differently")
+    EXTRA_FIELDS[spec.name] = spec
+
+
+def field_names() -> list[str]:
+    """Every config field: the dataclass's, then the plugins' declared ones."""
+    return [*_BUILTIN_NAMES, *sorted(EXTRA_FIELDS)]
+
+
+def field_info(name: str) -> dict[str, Any]:
+    """group, help, identity and short name of a field (built-in or declared)."""
+    if name in EXTRA_FIELDS:
+        spec = EXTRA_FIELDS[name]
+        return {
+            "group": spec.group,
+            "help": spec.help,
+            "identity": True,
+            "short": spec.short,
+            "label": "always",
+        }
+    return dict(_METADATA[name])
+
+
+_METADATA = {f.name: f.metadata for f in fields(RunConfig)}
+_FIELD_TYPES = typing.get_type_hints(RunConfig)
+# Fields that say where or how fast a run computes, not what: runs that differ only in these
+# (and the seed) are trials of one configuration, and a sweep may resume them anywhere.
+ENGINE_FIELDS = tuple(name for name in _BUILTIN_NAMES if not _METADATA[name]["identity"])
+
+
+def _extra_pairs(values: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Plugin field values as sorted pairs, defaults left out (so configs compare equal)."""
+    return tuple(sorted((k, v) for k, v in values.items() if v != EXTRA_FIELDS[k].default))
+
+
+class UnknownKeyError(ConfigError):
+    """A key that is no config field, with a suggestion when one is close."""
+
+    def __init__(self, key: str, names: list[str]) -> None:
+        close = difflib.get_close_matches(key.replace("-", "_"), names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        super().__init__("config key", key, f"{hint}a field of `rsmooth train --help`")
+
+
+# ----------------------------------------------------------------------
+class StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key repeated in one mapping (YAML lets the last one win
+    silently: a second ``grid:`` would replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {seen[key] + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """The YAML document in ``path``, or a ConfigError naming the file (and line) that says why:
+    missing, unreadable, not UTF-8, not YAML, or a duplicate key."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(what, str(path), "an existing YAML file")
     try:
-        values = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise ConfigError(what, str(path), f"a readable file ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(what, str(path), f"UTF-8 text (byte {err.start} is not)") from None
+    try:
+        return yaml.load(text, Loader=StrictLoader)  # noqa: S506  (a SafeLoader subclass)
     except yaml.YAMLError as err:
-        line = getattr(getattr(err, "problem_mark", None), "line", None)
-        where = f" at line {line + 1}" if line is not None else ""
-        raise ConfigError(what, str(path), f"valid YAML (parse error{where})") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "parse error"
+        raise ConfigError(what, str(path), f"valid YAML ({problem}{where})") from None
+
+
+def load_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    values = read_yaml(path, what)
     if values is None:
         return {}
     if not isinstance(values, dict):
@@ -298,16 +466,20 @@ def load_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
     return values
 
 
-def _field_types() -> dict[str, Any]:
-    return typing.get_type_hints(RunConfig)
+def field_type(name: str) -> tuple[type, bool]:
+    """(base type, optional) of a field, built-in or declared by a plugin."""
+    if name in EXTRA_FIELDS:
+        return EXTRA_FIELDS[name].type, False
+    hint = _FIELD_TYPES[name]
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    return base, optional
 
 
 def coerce(name: str, value: Any) -> Any:
     """Coerce a YAML/CLI value to the field's type, or fail naming the field."""
-    hint = _field_types()[name]
-    args = typing.get_args(hint)
-    optional = type(None) in args
-    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    base, optional = field_type(name)
     # "none"/"null" spell null on the command line, except for string fields ("none" is a name)
     spelled_null = isinstance(value, str) and value.lower() in ("none", "null") and base is not str
     if value is None or spelled_null:
@@ -321,27 +493,37 @@ def coerce(name: str, value: Any) -> Any:
             return value.lower() in ("true", "yes", "1")
         raise ConfigError(name, value, "true or false")
     if base is int:
-        if isinstance(value, bool):
-            raise ConfigError(name, value, "an integer")
-        try:
-            as_float = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(name, value, "an integer") from None
-        if not as_float.is_integer():
-            raise ConfigError(name, value, "an integer")
-        return int(as_float)
+        return _as_int(name, value)
     if base is float:
         if isinstance(value, bool):
             raise ConfigError(name, value, "a number")
         try:
             return float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(name, value, "a number") from None
     if base is str:
         if isinstance(value, (dict, list)):
             raise ConfigError(name, value, "a string")
         return str(value)
-    raise TypeError(f"unsupported field type {hint}")  # pragma: no cover
+    raise TypeError(f"unsupported field type {base}")  # pragma: no cover
+
+
+def _as_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or isinstance(value, (list, dict)):
+        raise ConfigError(name, value, "an integer")
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())  # exact for large integers, unlike float()
+    except ValueError:
+        pass
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(name, value, "an integer") from None
+    if not math.isfinite(as_float) or not as_float.is_integer():
+        raise ConfigError(name, value, "an integer")
+    return int(as_float)
 
 
 def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
@@ -352,6 +534,16 @@ def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
 def _positive_int(name: str, value: int | None) -> None:
     if value is None or value < 1:
         raise ConfigError(name, value, "an integer >= 1")
+
+
+def _int_in_range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ConfigError(name, value, f"an integer in [{low}, {high}]")
+
+
+def _finite_at_least(name: str, value: float | None, low: float) -> None:
+    if value is None or not math.isfinite(value) or value < low:
+        raise ConfigError(name, value, f"a finite number >= {low:g}")
 
 
 def _positive(name: str, value: float | None) -> None:
@@ -368,7 +560,7 @@ def _in_range(
     high_open: bool = False,
 ) -> None:
     ok = value is not None and not math.isnan(value)
-    if ok:
+    if value is not None and ok:
         ok = (value > low if low_open else value >= low) and (
             value < high if high_open else value <= high
         )

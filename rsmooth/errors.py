@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 EXIT_USAGE = 2  # invalid flag, config value, recipe or data file: nothing was written
 EXIT_DIVERGED = 3  # a run stopped on a NaN/Inf loss (status "diverged")
-EXIT_FAILED = 4  # a run or sweep finished with failures
+EXIT_FAILED = 4  # a run failed after it started, or a sweep finished with failures
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM: resumable
 
 
 class RsmoothError(Exception):
@@ -36,7 +37,8 @@ class RecipeError(RsmoothError):
     """A recipe file is malformed."""
 
 
-class DivergedError(Exception):
-    """The training loss became NaN or Inf."""
+class RunFailedError(RsmoothError):
+    """A run failed after it started (disk full, folder removed, ...); its last checkpoint is
+    intact and --resume continues it."""
 
-    exit_code = EXIT_DIVERGED
+    exit_code = EXIT_FAILED

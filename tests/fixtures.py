@@ -20,7 +20,7 @@ from rsmooth.config import RunConfig
 
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adagrad": 1e-2, "adamw": 1e-3, "adan": 1e-3}
 OWN_WEIGHT_DECAY = {"adamw": 1e-2, "adan": 0.02}
-DATA_WEIGHT_DECAY = {"fashion-mnist": 1e-3}  # the others: 1e-4 (METHODS.md §2)
+DATA_WEIGHT_DECAY = {"fashion-mnist": 1e-3}  # the others: 1e-4 (docs/methods.md §2)
 
 
 def config_dict(**fields: Any) -> dict[str, Any]:

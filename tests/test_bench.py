@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from rsmooth.bench import METHODS, run_bench
+from rsmooth.bench import METHODS, BenchSettings, run_bench
 from rsmooth.config import RunConfig
 from rsmooth.methods import STEP_RULES
+from tests.cli import invoke
 
 
 def test_every_bench_method_is_a_valid_config():
@@ -18,7 +19,10 @@ def test_every_bench_method_is_a_valid_config():
 @pytest.mark.parametrize("data", ["fashion-mnist", "cifar10"])
 def test_bench_runs_both_tables(data):
     base = RunConfig(data=data, batch_size=4, epochs=1, num_threads=1).resolve()
-    result = run_bench(base, ["sgd", "smoothing", "sam"], steps=1, rounds=2, warmup=1)
+    settings = BenchSettings.checked(
+        base, methods=["sgd", "smoothing", "sam"], steps=1, rounds=2, warmup=1
+    )
+    result = run_bench(base, settings, progress=lambda text: None)
     assert [row["method"] for row in result["methods"]] == ["sgd", "smoothing", "sam"]
     assert result["methods"][0]["ratio_to_sgd"] == 1.0
     assert all(row["median_step_ms"] > 0 for row in result["methods"])
@@ -28,10 +32,20 @@ def test_bench_runs_both_tables(data):
     json.dumps({k: v for k, v in result.items() if k != "markdown"})
 
 
-def test_bench_cli_rejects_unknown_methods(capsys):
-    from rsmooth.cli import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["bench", "--methods", "sgd,lion"])
-    assert exit_info.value.code == 2
-    assert "methods" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--methods", "sgd,lion"], "invalid methods: 'lion'"),
+        (["--warmup", "-1"], "invalid warmup: -1"),
+        (["--steps", "0"], "invalid steps: 0"),
+        (["--skip-engine", "--skip-methods"], "nothing to time"),
+        (["--batch-size", "100000000"], "invalid batch_size: 100000000"),
+        (["--json", ""], "invalid --json: ''"),
+        (["--json", "/"], "a file name"),
+    ],
+)
+def test_bench_checks_every_flag_before_timing(capsys, args, needle):
+    result = invoke(["bench", *args], capsys)
+    assert result.exit_code == 2
+    assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "timing" not in result.stderr  # refused before anything ran

@@ -15,19 +15,13 @@ import torch
 
 from rsmooth.config import RunConfig
 from rsmooth.data import DATASETS, DeviceBatches, Split, load_splits
+from rsmooth.data.cifar import write_cifar_batch
 from rsmooth.data.device import CROP_PADDING, epoch_seed
+from rsmooth.data.fashion_mnist import write_fashion_mnist, write_idx
 from rsmooth.data.loading import check_split, data_dir_of, random_subset
+from rsmooth.data.svhn import svhn_arrays, write_mat
+from rsmooth.data.synthetic import synthetic_arrays, synthetic_splits, write_synthetic
 from rsmooth.errors import DataError
-from tests.datasets import (
-    WRITERS,
-    svhn_arrays,
-    synthetic_arrays,
-    synthetic_splits,
-    write_cifar_batch,
-    write_fashion_mnist,
-    write_idx,
-    write_mat,
-)
 
 REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
 NAMES = DATASETS.names()
@@ -57,14 +51,18 @@ def normalize(images: torch.Tensor, name: str) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------ readers
-def test_every_dataset_has_a_synthetic_writer():
-    assert set(NAMES) == set(WRITERS) == {"fashion-mnist", "cifar10", "cifar100", "svhn"}
+@pytest.mark.parametrize("name", NAMES)
+def test_every_dataset_is_one_complete_module(name):
+    spec = DATASETS.get(name)
+    assert spec.name == name
+    assert callable(spec.load) and callable(spec.write_synthetic) and callable(spec.plain_dataset)
+    assert DATASETS.title(name)  # its display name, for tables and figures
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_loader_reads_its_format(tmp_path, name):
     spec = DATASETS.get(name)
-    root = WRITERS[name](tmp_path, 64, 32, seed=3)
+    root = write_synthetic(name, tmp_path, 64, 32, seed=3)
     splits = spec.load(root, False)
     for split, (images, labels) in zip(splits, synthetic_splits(name, 64, 32, 3), strict=True):
         size = spec.image_size
@@ -119,7 +117,7 @@ def test_cifar_agrees_with_torchvision(tmp_path, monkeypatch, name, cls):
 
     # The synthetic files cannot match torchvision's checksums of the published ones.
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a, **k: True)
-    root = WRITERS[name](tmp_path)
+    root = write_synthetic(name, tmp_path)
     ours = DATASETS.get(name).load(root, False)
     for train, split in zip((True, False), ours, strict=True):
         theirs = getattr(torchvision.datasets, cls)(str(root), train=train)
@@ -144,7 +142,7 @@ def test_svhn_reads_scipy_written_mat(tmp_path, compress):
 
 
 def test_svhn_maps_label_10_to_digit_0(tmp_path):
-    root = WRITERS["svhn"](tmp_path, 40, 10)
+    root = write_synthetic("svhn", tmp_path, 40, 10)
     train, _ = DATASETS.get("svhn").load(root, False)
     assert set(train.labels.tolist()) == set(range(10))
 
@@ -250,7 +248,7 @@ def _write_bytes(path: Path, raw: bytes) -> Path:
 @pytest.mark.parametrize("case", sorted(CORRUPTIONS))
 def test_corrupt_file_is_named(tmp_path, case):
     name, corrupt = CORRUPTIONS[case]
-    root = WRITERS[name](tmp_path)
+    root = write_synthetic(name, tmp_path)
     broken = corrupt(root)
     with pytest.raises(DataError) as err:
         DATASETS.get(name).load(root, False)
@@ -291,7 +289,7 @@ def _fake_torchvision_class(name: str, calls: list):
         if name == "fashion-mnist":
             write_fashion_mnist(Path(root) / "FashionMNIST" / "raw")
         else:
-            WRITERS[name](Path(root))
+            write_synthetic(name, Path(root))
 
     return fake
 

@@ -1,4 +1,4 @@
-"""The loss part: base losses, label smoothing, flooding (METHODS.md §4.3, §4.6, §5)."""
+"""The loss part: base losses, label smoothing, flooding (docs/methods.md §4.3, §4.6, §5)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Optimizers (METHODS.md §2, §4.4-4.5): every registered one builds from a resolved config and
+"""Optimizers (docs/methods.md §2, §4.4-4.5): every registered one builds from a resolved config and
 descends; Adan matches the reference rule of Xie et al. 2022 (sail-sg/Adan, adan.py)."""
 
 from __future__ import annotations

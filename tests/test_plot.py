@@ -6,11 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-import rsmooth.cli.plot  # noqa: F401  (register the commands on the app)
-import rsmooth.cli.report  # noqa: F401
-from rsmooth.cli.app import app
 from rsmooth.errors import RsmoothError
 from rsmooth.methods.smoothing import anneal
 from rsmooth.plot.curves import curve, plot_curves
@@ -18,7 +14,8 @@ from rsmooth.plot.schedule import plot_schedule, sigmoid
 from rsmooth.plot.style import ratio_name
 from rsmooth.plot.sweep import plot_sweep
 from rsmooth.report.aggregate import group_runs
-from rsmooth.report.runs import read_runs
+from rsmooth.runfolder import read_runs
+from tests.cli import invoke
 from tests.fixtures import flat_curve, write_run, write_trials
 
 
@@ -142,20 +139,19 @@ def test_ratio_names():
     ]
 
 
-def test_cli_plot_commands(tmp_path):
+def test_cli_plot_commands(tmp_path, capsys):
     _curves_folder(tmp_path / "curves")
     _sweep_folder(tmp_path / "sweep")
-    runner = CliRunner()
-    result = runner.invoke(app, ["plot", "curves", str(tmp_path / "curves")])
+    result = invoke(["plot", "curves", str(tmp_path / "curves")], capsys)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "curves" / "curves-resnet56.png").is_file()
-    result = runner.invoke(
-        app, ["plot", "sweep", str(tmp_path / "sweep"), "--out", str(tmp_path / "figs")]
+    result = invoke(
+        ["plot", "sweep", str(tmp_path / "sweep"), "--out", str(tmp_path / "figs")], capsys
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "figs" / "sweep-resnet20-fashion-mnist.pdf").is_file()
-    result = runner.invoke(app, ["plot", "schedule", "--out", str(tmp_path / "figs")])
+    result = invoke(["plot", "schedule", "--out", str(tmp_path / "figs")], capsys)
     assert result.exit_code == 0, result.output
     assert "schedule-anneal.png" in result.output
-    result = runner.invoke(app, ["plot", "sweep", str(tmp_path / "curves"), "--metric", "x"])
+    result = invoke(["plot", "sweep", str(tmp_path / "curves"), "--metric", "x"], capsys)
     assert result.exit_code == 2 and "invalid metric" in result.output

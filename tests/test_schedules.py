@@ -1,4 +1,4 @@
-"""Learning-rate schedules are pure functions of the step (METHODS.md §2)."""
+"""Learning-rate schedules are pure functions of the step (docs/methods.md §2)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""METHODS.md §1 invariants of residual smoothing."""
+"""docs/methods.md §1 invariants of residual smoothing."""
 
 import math
 

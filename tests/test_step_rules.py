@@ -1,4 +1,4 @@
-"""Step rules (METHODS.md §4.1-4.2): SAM and the three GR variants, and the BatchNorm guard.
+"""Step rules (docs/methods.md §4.1-4.2): SAM and the three GR variants, and the BatchNorm guard.
 
 Generic invariants run over every registered rule; the maths is checked against closed forms
 on a quadratic and against each other (finite differences -> double backprop) on a small
@@ -8,6 +8,7 @@ float64 network with BatchNorm.
 from __future__ import annotations
 
 import copy
+import functools
 
 import pytest
 import torch
@@ -97,8 +98,13 @@ def rule_for(name: str, **overrides) -> object:
     return build_step_rule(RunConfig(step_rule=name, **settings))
 
 
+def bound(loss_fn, model: nn.Module):
+    """The step rules' loss_fn(images, labels): a model-aware test loss bound to ``model``."""
+    return functools.partial(loss_fn, model)
+
+
 def run_rule(rule, model: nn.Module, loss_fn, images: Tensor, labels: Tensor):
-    loss, logits = rule(model, loss_fn, images, labels)
+    loss, logits = rule(model, bound(loss_fn, model), images, labels)
     return loss, logits, [p.grad.detach().clone() for p in trainable(model)]
 
 
@@ -134,7 +140,7 @@ def test_every_rule_fills_grads_restores_weights_and_returns_first_pass(name: st
     reference = copy.deepcopy(model)
     expected_loss, expected_logits = ce_loss(reference, images, labels)
 
-    loss, logits = rule_for(name)(model, ce_loss, images, labels)
+    loss, logits = rule_for(name)(model, bound(ce_loss, model), images, labels)
 
     for p, original in zip(trainable(model), before, strict=True):
         assert torch.equal(p.detach(), original), "parameters must be restored bitwise"
@@ -151,7 +157,7 @@ def test_every_rule_updates_batchnorm_statistics_exactly_once(name: str) -> None
     images, labels = image_batch()
     once = copy.deepcopy(model)
     once(images)  # one plain train-mode forward
-    rule_for(name)(model, ce_loss, images, labels)
+    rule_for(name)(model, bound(ce_loss, model), images, labels)
     for (key, got), (_, want) in zip(
         model.state_dict().items(), once.state_dict().items(), strict=True
     ):
@@ -165,7 +171,7 @@ def test_every_rule_leaves_frozen_parameters_alone(name: str) -> None:
     frozen.requires_grad_(False)
     before = frozen.detach().clone()
     images, labels = image_batch()
-    rule_for(name)(model, ce_loss, images, labels)
+    rule_for(name)(model, bound(ce_loss, model), images, labels)
     assert frozen.grad is None and torch.equal(frozen, before)
     assert all(p.grad is not None for p in trainable(model))
 
@@ -186,7 +192,7 @@ def test_sam_matches_hand_computation_on_a_quadratic() -> None:
     g = model.gradient(theta)
     rho = 0.3
     expected = model.gradient(theta + rho * g / (g.norm() + 1e-12))
-    sharpness_aware(rho)(model, quadratic_loss, torch.empty(0), torch.empty(0))
+    sharpness_aware(rho)(model, bound(quadratic_loss, model), torch.empty(0), torch.empty(0))
     torch.testing.assert_close(flat_grads(model), expected, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(model.theta().detach(), theta, rtol=0, atol=0)
 
@@ -202,7 +208,7 @@ def test_gr_is_gradient_plus_gamma_hessian_gradient_on_a_quadratic(method, norma
     g = model.gradient(theta)
     gamma = 0.05
     rule = gradient_regularization(method, gamma=gamma, eps=0.02, normalize=normalize)
-    rule(model, quadratic_loss, torch.empty(0), torch.empty(0))
+    rule(model, bound(quadratic_loss, model), torch.empty(0), torch.empty(0))
     torch.testing.assert_close(flat_grads(model), g + gamma * model.a @ g, rtol=1e-10, atol=1e-12)
 
 
@@ -211,7 +217,9 @@ def test_gr_with_gamma_zero_is_the_plain_gradient(method: str) -> None:
     model = smooth_net().train()
     inputs, labels = vector_batch()
     expected = plain_gradients(model, ce_loss, inputs, labels)
-    gradient_regularization(method, gamma=0.0, eps=0.01)(model, ce_loss, inputs, labels)
+    gradient_regularization(method, gamma=0.0, eps=0.01)(
+        model, bound(ce_loss, model), inputs, labels
+    )
     for p, want in zip(trainable(model), expected, strict=True):
         assert torch.equal(p.grad, want)
 
@@ -224,7 +232,7 @@ def test_sam_matches_hand_computation_on_a_network() -> None:
     rho = 0.05
     scale = rho / (torch.linalg.vector_norm(torch.cat([t.flatten() for t in g])) + 1e-12)
     expected = gradients_at(model, ce_loss, inputs, labels, [scale * t for t in g])
-    sharpness_aware(rho)(model, ce_loss, inputs, labels)
+    sharpness_aware(rho)(model, bound(ce_loss, model), inputs, labels)
     for p, want in zip(trainable(model), expected, strict=True):
         torch.testing.assert_close(p.grad, want, rtol=1e-10, atol=1e-12)
 
@@ -290,11 +298,13 @@ def finite_difference_errors(method: str, normalize: bool, steps: list[float]) -
     inputs, labels = vector_batch()
     gamma = 0.1
     exact = smooth_net().train()
-    gradient_regularization("db", gamma=gamma)(exact, ce_loss, inputs, labels)
+    gradient_regularization("db", gamma=gamma)(exact, bound(ce_loss, exact), inputs, labels)
     errors = []
     for eps in steps:
         model = smooth_net().train()
-        gradient_regularization(method, gamma, eps, normalize)(model, ce_loss, inputs, labels)
+        gradient_regularization(method, gamma, eps, normalize)(
+            model, bound(ce_loss, model), inputs, labels
+        )
         errors.append(float(torch.linalg.vector_norm(flat_grads(model) - flat_grads(exact))))
     return errors
 
@@ -317,13 +327,15 @@ def test_forward_and_backward_errors_cancel_to_second_order(normalize: bool) -> 
     inputs, labels = vector_batch()
     gamma = 0.1
     exact = smooth_net().train()
-    gradient_regularization("db", gamma=gamma)(exact, ce_loss, inputs, labels)
+    gradient_regularization("db", gamma=gamma)(exact, bound(ce_loss, exact), inputs, labels)
     errors = []
     for eps in steps:
         central = 0
         for method in ("forward", "backward"):
             model = smooth_net().train()
-            gradient_regularization(method, gamma, eps, normalize)(model, ce_loss, inputs, labels)
+            gradient_regularization(method, gamma, eps, normalize)(
+                model, bound(ce_loss, model), inputs, labels
+            )
             central = central + flat_grads(model) / 2
         errors.append(float(torch.linalg.vector_norm(central - flat_grads(exact))))
     for coarse, fine in zip(errors, errors[1:], strict=False):
@@ -336,7 +348,7 @@ def test_double_backprop_differentiates_through_batch_statistics() -> None:
     model = smooth_net().train()
     inputs, labels = vector_batch()
     gamma = 0.1
-    gradient_regularization("db", gamma=gamma)(model, ce_loss, inputs, labels)
+    gradient_regularization("db", gamma=gamma)(model, bound(ce_loss, model), inputs, labels)
     g = plain_gradients(model, ce_loss, inputs, labels)
     direction = [torch.randn_like(t) for t in g]
 

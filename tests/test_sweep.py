@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.datasets import write_fashion_mnist
+from rsmooth.data.fashion_mnist import write_fashion_mnist
 
 EPOCHS = 4
 GOOD = ["sgd/seed=0", "smooth/seed=0"]
@@ -88,6 +88,7 @@ def swept(tmp_path_factory):
     return {"root": root, "data": data_dir, "recipe": recipe, "out": out_dir, "result": result}
 
 
+@pytest.mark.slow  # shares the real sweep of the `swept` fixture
 def test_sweep_completes_good_runs_and_lists_the_bad_ones(swept):
     result, out_dir = swept["result"], swept["out"]
     assert result.returncode == 4, result.stderr
@@ -105,6 +106,7 @@ def test_sweep_completes_good_runs_and_lists_the_bad_ones(swept):
     assert (out_dir / "logs" / "broken__seed=0.log").read_text().strip()
 
 
+@pytest.mark.slow  # shares the real sweep of the `swept` fixture
 def test_rerun_skips_finished_runs_and_retries_the_failed_one(swept, capsys):
     out_dir = swept["out"]
     finished = [*GOOD, "diverge/seed=0"]
@@ -117,11 +119,12 @@ def test_rerun_skips_finished_runs_and_retries_the_failed_one(swept, capsys):
     assert after == before
 
 
+@pytest.mark.slow  # shares the real sweep of the `swept` fixture
 def test_dry_run_lists_status_and_a_measured_cost(swept, capsys):
     args = [str(swept["recipe"]), "--out", str(swept["out"]), "--dry-run", "--trials", "2"]
     code, text = run_cli(args, capsys)
     assert code == 0
-    assert "sgd/seed=0 │ done │ 4/4" in text
+    assert "sgd/seed=0 │ completed │ 4/4" in text
     assert "diverge/seed=0 │ diverged │ 1/4" in text
     assert "sgd/seed=1 │ todo │ 0/4" in text
     # Left: the 4 seed-1 runs and the failed seed-0 run; all share model, data and device
@@ -130,6 +133,7 @@ def test_dry_run_lists_status_and_a_measured_cost(swept, capsys):
     assert not (swept["out"] / "sgd/seed=1").exists()
 
 
+@pytest.mark.slow  # shares the real sweep of the `swept` fixture
 def test_a_folder_of_another_experiment_is_refused(swept, capsys):
     args = [str(swept["recipe"]), "--out", str(swept["out"]), "--set", "epochs=3"]
     code, text = run_cli(args, capsys)
@@ -149,6 +153,7 @@ def _children_of(out_dir: Path) -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="uses /proc and SIGKILL")
 def test_killed_sweep_resumes_to_the_unbroken_result(swept, tmp_path, capsys):
     recipe = write_recipe(tmp_path / "tiny.yaml", swept["data"], with_bad_runs=False)

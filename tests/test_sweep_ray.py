@@ -7,9 +7,12 @@ import json
 import pytest
 import yaml
 
-from tests.datasets import write_fashion_mnist
+from rsmooth.data.fashion_mnist import write_fashion_mnist
 
 pytest.importorskip("ray")
+
+
+pytestmark = pytest.mark.slow  # starts a real Ray instance: minutes on 2 cores
 
 
 def test_ray_sweep_trains_every_run_and_skips_them_on_rerun(tmp_path, capsys):

@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from rsmooth.cli import main
 from rsmooth.config import RunConfig
-from tests.datasets import WRITERS
+from rsmooth.data import DATASETS
+from rsmooth.data.synthetic import write_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 METRIC_KEYS = {
@@ -41,7 +43,7 @@ def run_cli(args: list[str], capsys) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def fmnist(tmp_path_factory) -> Path:
-    return WRITERS["fashion-mnist"](tmp_path_factory.mktemp("fmnist"), 96, 48)
+    return write_synthetic("fashion-mnist", tmp_path_factory.mktemp("fmnist"), 96, 48)
 
 
 def tiny_args(data_dir: Path, out: Path, *extra: str) -> list[str]:
@@ -75,7 +77,14 @@ def test_train_writes_the_run_folder(fmnist, tmp_path, capsys):
         "metrics.jsonl",
         "summary.json",
         "checkpoint.pt",
+        "best.pt",
     }
+    best_weights = torch.load(out / "best.pt", weights_only=True)  # plain weights, no pickle
+    best_epoch = json.loads((out / "summary.json").read_text())["max_val_acc_epoch"]
+    final_weights = torch.load(out / "checkpoint.pt", weights_only=False)["model"]
+    if best_epoch == 2:  # best.pt holds the best epoch's weights: here the last one's
+        assert all(torch.equal(best_weights[k], final_weights[k]) for k in final_weights)
+    assert set(best_weights) == set(final_weights)
     cfg = RunConfig.from_yaml(out / "config.yaml")
     assert cfg == cfg.resolve()  # the resolved config, verbatim
     assert (cfg.anneal, cfg.b, cfg.scheme, cfg.alpha, cfg.epochs) == (
@@ -97,11 +106,11 @@ def test_train_writes_the_run_folder(fmnist, tmp_path, capsys):
     assert {"torch", "rsmooth", "device_name"} <= set(summary["environment"])
 
 
-@pytest.mark.parametrize("data", sorted(WRITERS))
+@pytest.mark.parametrize("data", DATASETS.names())
 def test_every_dataset_trains(data, tmp_path):
     from rsmooth.engine import train_run
 
-    root = WRITERS[data](tmp_path / "data", 48, 24)
+    root = write_synthetic(data, tmp_path / "data", 48, 24)
     cfg = RunConfig(data=data, data_dir=str(root), epochs=1, batch_size=16, eval_batch_size=24)
     summary = train_run(cfg, tmp_path / "run", quiet=True)
     assert summary["status"] == "completed"
@@ -111,17 +120,19 @@ def test_every_dataset_trains(data, tmp_path):
 def test_learns_on_learnable_data(tmp_path):
     from rsmooth.engine import train_run
 
-    root = WRITERS["fashion-mnist"](tmp_path / "data", 256, 128)
+    root = write_synthetic("fashion-mnist", tmp_path / "data", 256, 128)
     cfg = RunConfig(
         data_dir=str(root),
         epochs=4,
         batch_size=32,
         eval_batch_size=128,
+        lr=0.01,  # lr 0.1 on 256 images swings the BatchNorm statistics too far to test
         lr_drop_at=1.0,
         loss="ce",
+        num_threads=1,
     )
     summary = train_run(cfg, tmp_path / "run", quiet=True)
-    assert summary["max_val_acc"] > 30.0  # 10 classes: chance is 10%
+    assert summary["max_val_acc"] > 50.0  # 10 classes: chance is 10% (measured: 70-80%)
 
 
 def test_config_file_and_flags(fmnist, tmp_path, capsys):
@@ -149,6 +160,7 @@ def test_existing_run_folder_is_never_overwritten(fmnist, tmp_path, capsys):
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
+@pytest.mark.slow
 def test_kill_and_resume_matches_an_unbroken_run(fmnist, tmp_path, capsys):
     # a fixed thread count: CPU float reductions differ (~1e-5) between thread counts
     args = ["--epochs", "4", "--anneal", "laplace", "--step-rule", "sam", "--num-threads", "1"]
@@ -185,10 +197,10 @@ def test_resume_drops_metrics_past_the_checkpoint(fmnist, tmp_path, capsys, monk
     # crash after epoch 2's metrics line was written but before its checkpoint was saved
     save = trainer.save_checkpoint
 
-    def crash_at_epoch_2(folder, model, optimizer, epoch, *rest):
-        if epoch == 2:
+    def crash_at_epoch_2(folder, model, optimizer, progress):
+        if progress.epoch == 2:
             raise KeyboardInterrupt
-        save(folder, model, optimizer, epoch, *rest)
+        save(folder, model, optimizer, progress)
 
     monkeypatch.setattr(trainer, "save_checkpoint", crash_at_epoch_2)
     out = tmp_path / "run"
@@ -243,7 +255,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(fmnist, tmp_path, capsy
 
 @pytest.mark.parametrize("damage", ["missing", "truncated", "bad-magic"])
 def test_missing_or_corrupt_data_is_exit_2(tmp_path, capsys, damage):
-    root = WRITERS["fashion-mnist"](tmp_path / "data", 32, 16)
+    root = write_synthetic("fashion-mnist", tmp_path / "data", 32, 16)
     target = root / "train-images-idx3-ubyte.gz"
     if damage == "missing":
         target.unlink()

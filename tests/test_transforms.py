@@ -1,4 +1,4 @@
-"""Gradient transforms (METHODS.md §4.4): AGR on hand-made gradients and a model's gradients."""
+"""Gradient transforms (docs/methods.md §4.4): AGR on hand-made and on a model's gradients."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def test_each_tensor_uses_its_own_sum_whatever_its_memory_layout() -> None:
 
 
 def test_large_tensors_change_little_and_small_ones_much() -> None:
-    # "the effect fades with tensor size" (METHODS.md §4.4): alpha = |g| / sum|g| ~ 1 / size.
+    # "the effect fades with tensor size" (docs/methods.md §4.4): alpha = |g| / sum|g| ~ 1 / size.
     generator = torch.Generator().manual_seed(1)
     big = with_grad(torch.randn(10_000, generator=generator))
     small = with_grad(torch.randn(3, generator=generator))

@@ -1,37 +1,61 @@
-"""``rsmooth`` command line: thin commands over the library (heavy imports inside commands)."""
+"""``rsmooth`` command line: thin commands over the library.
+
+``main`` loads what the commands need before building them (the registered parts, so that
+`train --help` lists every name), runs the command, and turns every user error into one line
+on stderr with its documented exit code (rsmooth.errors), never a traceback.
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
-from rsmooth.cli import bench, plot, report, sweep, train  # noqa: F401  (register the commands)
-from rsmooth.cli.app import app
-from rsmooth.errors import EXIT_USAGE, RsmoothError
-
-try:  # recent typer vendors click as typer._click; older typer uses click itself
-    from typer._click.exceptions import UsageError
-except ImportError:  # pragma: no cover
-    from click.exceptions import UsageError
-Abort = typer.Abort
+from rsmooth.errors import EXIT_INTERRUPTED, EXIT_USAGE, RsmoothError
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: usage errors (bad flag, bad value) as one line with exit code 2."""
+    """Entry point of the ``rsmooth`` command."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        code = app(args=argv, prog_name="rsmooth", standalone_mode=False)
-    except UsageError as err:
-        hint = f" (see: rsmooth {err.ctx.info_name if err.ctx else ''} --help)".replace("  ", " ")
-        print(f"rsmooth: error: {err.format_message()}{hint}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+        code = _run(args)
     except RsmoothError as err:
-        print(f"rsmooth: error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
-    except Abort:
-        print("rsmooth: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _fail(str(err), err.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        _fail("interrupted (resumable: run the same command again)", EXIT_INTERRUPTED)
+    except Exception as err:
+        if not _is_usage_error(err):
+            raise
+        message = err.format_message()  # type: ignore[attr-defined]
+        if not message:  # bare `rsmooth` or a bare group: its help was printed
+            sys.exit(EXIT_USAGE)
+        ctx = getattr(err, "ctx", None)
+        command = getattr(ctx, "command_path", "rsmooth")
+        _fail(f"{message} (see: {command} --help)", EXIT_USAGE)
     sys.exit(code if isinstance(code, int) else 0)
 
 
-__all__ = ["app", "main"]
+def _run(args: list[str]) -> Any:
+    if args[:1] == ["train"]:
+        from rsmooth.registry import load_parts
+
+        load_parts()  # before `train` is built: its help lists the registered names
+    from rsmooth.cli import bench, plot, report, sweep, train  # noqa: F401  (the commands)
+    from rsmooth.cli.app import app
+
+    return app(args=args, prog_name="rsmooth", standalone_mode=False)
+
+
+def _is_usage_error(err: Exception) -> bool:
+    """Click's usage errors (bad flag, bad value, missing argument), recognised by their public
+    interface: Typer vendors its own Click, whose classes are not part of its API."""
+    return callable(getattr(err, "format_message", None)) and getattr(err, "exit_code", 0) == 2
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"rsmooth: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+__all__ = ["main"]

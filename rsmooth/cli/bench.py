@@ -1,80 +1,89 @@
-"""``rsmooth bench``: step cost of every method against SGD, and the engine against a plain
+"""``rsmooth bench``: step cost of every method against SGD, and of the engine against a plain
 PyTorch loop, on the current device. Markdown on stdout, JSON with --json."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
-from rsmooth.cli.app import app, user_errors
+from rsmooth.cli.app import app
+from rsmooth.cli.paths import check_output_file
 
 
 @app.command()
 def bench(
-    model: str = typer.Option("resnet20", help="model to time"),
-    data: str = typer.Option("fashion-mnist", help="data shape to time (synthetic images)"),
-    batch_size: int = typer.Option(128, help="training batch size"),
-    methods: Optional[str] = typer.Option(  # noqa: UP045
-        None, help="comma-separated methods (default: all); see the table for names"
+    model: Annotated[str, typer.Option(help="Model to time.")] = "resnet20",
+    data: Annotated[str, typer.Option(help="Data shape to time (synthetic images).")] = (
+        "fashion-mnist"
     ),
-    device: str = typer.Option("auto", help="auto, cpu, cuda"),
-    precision: str = typer.Option("auto", help="engine precision: auto, fp32, bf16"),
-    channels_last: Optional[bool] = typer.Option(  # noqa: UP045
-        None, "--channels-last/--no-channels-last", help="engine memory format (default: auto)"
-    ),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the engine's model"),
-    steps: int = typer.Option(10, help="training steps per timed block"),
-    rounds: int = typer.Option(9, help="timed blocks per contender (alternating)"),
-    warmup: int = typer.Option(1, help="untimed blocks per contender first"),
-    skip_engine: bool = typer.Option(False, "--skip-engine", help="skip engine vs plain loop"),
-    skip_methods: bool = typer.Option(False, "--skip-methods", help="skip the method table"),
-    json_out: Optional[Path] = typer.Option(  # noqa: UP045
-        None, "--json", help="also write the results as JSON to this file"
-    ),
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 128,
+    methods: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated methods (see the table).", show_default="all"),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[str, typer.Option(help="Engine precision: auto, fp32, bf16.")] = "auto",
+    channels_last: Annotated[
+        bool | None,
+        typer.Option(
+            "--channels-last/--no-channels-last", help="Engine memory format.", show_default="auto"
+        ),
+    ] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Training steps per timed block.", show_default="cpu 3, cuda 20"),
+    ] = None,
+    rounds: Annotated[
+        int | None,
+        typer.Option(help="Timed blocks per contender, alternating.", show_default="cpu 5, cuda 9"),
+    ] = None,
+    warmup: Annotated[int, typer.Option(help="Untimed blocks per contender first.")] = 1,
+    skip_engine: Annotated[
+        bool, typer.Option("--skip-engine", help="Skip the engine vs plain-loop table.")
+    ] = False,
+    skip_methods: Annotated[
+        bool, typer.Option("--skip-methods", help="Skip the method table.")
+    ] = False,
+    json_out: Annotated[
+        str | None, typer.Option("--json", help="Also write the results as JSON to this file.")
+    ] = None,
 ) -> None:
     """Step time of every method against SGD, and of the engine against a plain PyTorch loop.
 
     Median step time, images/s, peak memory and the ratio to SGD, measured in one process,
     alternating, after warm-up; the plain loop is torchvision + DataLoader + eager fp32.
+    Every flag is checked before anything is timed.
     """
-    from rsmooth.bench import METHODS, run_bench
+    from rsmooth.bench import BenchSettings, run_bench
     from rsmooth.config import RunConfig
-    from rsmooth.errors import ConfigError
 
-    with user_errors():
-        chosen = list(METHODS) if methods is None else [m.strip() for m in methods.split(",")]
-        for name in chosen:
-            if name not in METHODS:
-                raise ConfigError("methods", name, list(METHODS))
-        for name, value in (("steps", steps), ("rounds", rounds), ("batch_size", batch_size)):
-            if value < 1:
-                raise ConfigError(name, value, "an integer >= 1")
-        base = RunConfig(
-            model=model,
-            data=data,
-            batch_size=batch_size,
-            device=device,
-            precision=precision,
-            channels_last=channels_last,
-            compile=compile,
-            epochs=1,
-        ).resolve()
-        result = run_bench(
-            base,
-            chosen,
-            steps=steps,
-            rounds=rounds,
-            warmup=warmup,
-            engine=not skip_engine,
-            methods_table=not skip_methods,
-        )
+    json_path = check_output_file(json_out, "--json") if json_out is not None else None
+    base = RunConfig(
+        model=model,
+        data=data,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        channels_last=channels_last,
+        compile=compile,
+        epochs=1,
+    ).resolve()
+    settings = BenchSettings.checked(
+        base,
+        methods=None if methods is None else [m.strip() for m in methods.split(",")],
+        steps=steps,
+        rounds=rounds,
+        warmup=warmup,
+        engine=not skip_engine,
+        methods_table=not skip_methods,
+    )
+    result = run_bench(base, settings, progress=lambda text: typer.echo(text, err=True))
     typer.echo(result["markdown"])
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(
-            json.dumps({k: v for k, v in result.items() if k != "markdown"}, indent=2)
-        )
-        typer.echo(f"JSON: {json_out}", err=True)
+    if json_path is not None:
+        import json
+
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({k: v for k, v in result.items() if k != "markdown"}))
+        typer.echo(f"JSON: {json_path}", err=True)

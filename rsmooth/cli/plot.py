@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rsmooth.cli.app import app, user_errors
+from rsmooth.cli.app import app
+from rsmooth.cli.paths import check_output_dir
 from rsmooth.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rsmooth.report.aggregate import Configuration
 
 plot_app = typer.Typer(
     name="plot",
@@ -17,17 +21,16 @@ plot_app = typer.Typer(
 )
 app.add_typer(plot_app, name="plot")
 
-DIRS = typer.Argument(..., help="folders of run folders, searched recursively")
-METRIC = typer.Option("max", "--metric", help="max or mean: picks the best of a grid")
+Dirs = Annotated[list[Path], typer.Argument(help="Folders of run folders, searched recursively.")]
+Metric = Annotated[str, typer.Option(help="max or mean: picks the best of a grid.")]
+Out = Annotated[
+    str | None, typer.Option(help="Folder for the figures.", show_default="the first DIR")
+]
 
 
-def _out(out: Path | None, dirs: list[Path]) -> Path:
-    return out if out is not None else dirs[0]
-
-
-def _configurations(dirs: list[Path], metric: str):
+def _configurations(dirs: list[Path], metric: str) -> list[Configuration]:
     from rsmooth.report.aggregate import METRICS, group_runs
-    from rsmooth.report.runs import read_runs
+    from rsmooth.runfolder import read_runs
 
     if metric not in METRICS:
         raise ConfigError("metric", metric, METRICS)
@@ -37,55 +40,41 @@ def _configurations(dirs: list[Path], metric: str):
     return group_runs(read_runs(dirs))
 
 
+def _out(out: str | None, dirs: list[Path]) -> Path:
+    """The figures' folder, checked before any run folder is read."""
+    return check_output_dir(out, "--out") if out is not None else dirs[0]
+
+
 def _written(paths: list[Path]) -> None:
     for path in paths:
         typer.echo(f"wrote {path}")
 
 
-@plot_app.command(
-    "curves",
-    help="Figs. 5-6: validation accuracy (red), training and test loss (blue, green) vs epoch; "
-    "a row per data set, a column per method; mean over trials, min-max band.",
-)
-def curves(
-    dirs: list[Path] = DIRS,
-    out: Optional[Path] = typer.Option(  # noqa: UP045  (Typer reads the runtime annotation)
-        None, "--out", help="folder for curves-<model>.png/.pdf (default: the first DIR)"
-    ),
-    metric: str = METRIC,
-) -> None:
-    with user_errors():
-        from rsmooth.plot.curves import plot_curves
+@plot_app.command("curves")
+def curves(dirs: Dirs, out: Out = None, metric: Metric = "max") -> None:
+    """Figs. 5-6: validation accuracy (red), training and test loss (blue, green) vs epoch; a
+    row per data set, a column per method; mean over trials, min-max band."""
+    from rsmooth.plot.curves import plot_curves
 
-        _written(plot_curves(_configurations(dirs, metric), _out(out, dirs), metric))
+    folder = _out(out, dirs)
+    _written(plot_curves(_configurations(dirs, metric), folder, metric))
 
 
-@plot_app.command(
-    "sweep",
-    help="Fig. 4: accuracy vs the annealing scale b (laplace blue, logistic red, SGD black); "
-    "a panel per training ratio; error bars over trials.",
-)
-def sweep(
-    dirs: list[Path] = DIRS,
-    out: Optional[Path] = typer.Option(  # noqa: UP045
-        None, "--out", help="folder for sweep-<model>-<data>.png/.pdf (default: the first DIR)"
-    ),
-    metric: str = METRIC,
-) -> None:
-    with user_errors():
-        from rsmooth.plot.sweep import plot_sweep
+@plot_app.command("sweep")
+def sweep(dirs: Dirs, out: Out = None, metric: Metric = "max") -> None:
+    """Fig. 4: accuracy vs the annealing scale b (laplace blue, logistic red, SGD black); a
+    panel per training ratio; error bars over trials."""
+    from rsmooth.plot.sweep import plot_sweep
 
-        _written(plot_sweep(_configurations(dirs, metric), _out(out, dirs), metric))
+    folder = _out(out, dirs)
+    _written(plot_sweep(_configurations(dirs, metric), folder, metric))
 
 
-@plot_app.command(
-    "schedule",
-    help="Figs. 1-2: the diffusivity sigmoid S(x; s, alpha) and the annealing s(u) for several b.",
-)
+@plot_app.command("schedule")
 def schedule(
-    out: Path = typer.Option(Path("."), "--out", help="folder for schedule-*.png/.pdf"),
+    out: Annotated[str, typer.Option(help="Folder for schedule-*.png/.pdf.")] = ".",
 ) -> None:
-    with user_errors():
-        from rsmooth.plot.schedule import plot_schedule
+    """Figs. 1-2: the diffusivity sigmoid S(x; s, alpha) and the annealing s(u) for several b."""
+    from rsmooth.plot.schedule import plot_schedule
 
-        _written(plot_schedule(out))
+    _written(plot_schedule(check_output_dir(out, "--out")))

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rsmooth.cli.app import app, user_errors
+from rsmooth.cli.app import app
+from rsmooth.cli.paths import check_output_dir
 from rsmooth.errors import EXIT_FAILED, RecipeError
 
+if TYPE_CHECKING:
+    from rsmooth.sweep.runner import SweepResult
+    from rsmooth.sweep.state import RunStatus
+
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+EXECUTORS = ("local", "ray")
 
 
 def find_recipe(name: str) -> Path:
@@ -30,43 +36,50 @@ def find_recipe(name: str) -> Path:
 
 @app.command()
 def sweep(
-    recipe: str = typer.Argument(..., help="recipe YAML file, or a name in recipes/ (table1, ...)"),
-    out: Optional[Path] = typer.Option(  # noqa: UP045  (Typer reads the runtime annotation)
-        None, "--out", help="sweep folder, one run folder inside per run (default: runs/<name>)"
-    ),
-    jobs: Optional[int] = typer.Option(  # noqa: UP045
-        None,
-        "--jobs",
-        "-j",
-        min=1,
-        help="runs at once (default: local 1; ray: as many as the cluster fits)",
-    ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="list the runs, their status and the cost; run nothing"
-    ),
-    executor: str = typer.Option("local", "--executor", help="local (subprocesses) or ray"),
-    ray_address: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--ray-address", help="an existing Ray cluster (default: start a local one)"
-    ),
-    gpus_per_run: Optional[float] = typer.Option(  # noqa: UP045
-        None,
-        "--gpus-per-run",
-        min=0.0,
-        help="Ray: GPUs reserved per run, 0.25 packs 4 runs per GPU (default: 1 if there are GPUs)",
-    ),
-    device: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--device", help="auto, cpu or cuda for every run"
-    ),
-    set_values: list[str] = typer.Option(
-        [], "--set", help="key=value: override a field in every run, e.g. --set epochs=2"
-    ),
-    trials: Optional[int] = typer.Option(  # noqa: UP045
-        None, "--trials", min=1, help="run seeds 0..N-1 instead of the recipe's"
-    ),
+    recipe: Annotated[
+        str, typer.Argument(help="Recipe YAML file, or the name of a shipped recipe (table1, ...).")
+    ],
+    out: Annotated[
+        str | None,
+        typer.Option(help="Sweep folder, one run folder inside per run.", show_default="runs/NAME"),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", min=1, help="Runs at once.", show_default="local 1, ray: as many as fit"
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="List the runs, their status and the cost; run nothing."),
+    ] = False,
+    executor: Annotated[str, typer.Option(help="local (subprocesses) or ray.")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="An existing Ray cluster.", show_default="start a local one")
+    ] = None,
+    gpus_per_run: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Ray: GPUs reserved per run, 0.25 packs 4 runs per GPU.",
+            show_default="1 if there are GPUs",
+        ),
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda for every run.")] = None,
+    set_values: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key=value: override a field in every run, e.g. epochs=2."),
+    ] = None,
+    trials: Annotated[
+        int | None, typer.Option(min=1, help="Run seeds 0..N-1 instead of the recipe's.")
+    ] = None,
 ) -> None:
     """Run a recipe's grid of runs. Finished runs are skipped, interrupted ones resumed, and a
-    failed or diverged run does not stop the others. Exit codes: 0 all completed, 2 invalid
-    recipe (nothing run), 4 some run failed or diverged."""
+    failed or diverged run does not stop the others.
+
+    Exit codes: 0 all completed, 2 invalid recipe or flag (nothing run), 4 some run failed or
+    diverged, 130 interrupted (resumable: run the same command again).
+    """
     from rich.console import Console
 
     from rsmooth.sweep import expand, load_recipe, parse_overrides, run_sweep, sweep_status
@@ -74,35 +87,34 @@ def sweep(
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 160))  # no wrapped run names in logs and pipes
-    with user_errors():
-        if executor not in ("local", "ray"):
-            raise RecipeError(f"--executor {executor!r} (allowed: local, ray)")
-        parsed = load_recipe(find_recipe(recipe))
-        overrides = parse_overrides(set_values)
-        if device is not None:
-            overrides.update(parse_overrides([f"device={device}"]))
-        runs = expand(parsed, overrides, trials)  # every config resolved before anything runs
-        out_dir = out or Path("runs") / parsed.name
-        if dry_run:
-            _print_plan(console, parsed.name, sweep_status(runs, out_dir), out_dir)
-            return
-        if executor == "ray":
-            from rsmooth.sweep.ray_exec import import_ray
+    if executor not in EXECUTORS:
+        raise RecipeError(f"--executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
+    parsed = load_recipe(find_recipe(recipe))
+    overrides = parse_overrides(set_values or [])
+    if device is not None:
+        overrides.update(parse_overrides([f"device={device}"]))
+    runs = expand(parsed, overrides, trials)  # every config resolved before anything runs
+    out_dir = check_output_dir(out, "--out") if out is not None else Path("runs") / parsed.name
+    if dry_run:
+        _print_plan(console, parsed.name, sweep_status(runs, out_dir), out_dir)
+        return
+    if executor == "ray":
+        from rsmooth.sweep.ray_exec import import_ray
 
-            import_ray()  # fail in one line now if Ray is missing, not after the first run
-        # SIGTERM (a job scheduler, `kill`) stops the runs like Ctrl-C: at a resumable point.
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            result = run_sweep(
-                runs,
-                out_dir,
-                jobs=jobs,
-                executor=executor,
-                ray_address=ray_address,
-                gpus_per_run=gpus_per_run,
-            )
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        import_ray()  # fail in one line now if Ray is missing, not after the first run
+    # SIGTERM (a job scheduler, `kill`) stops the runs like Ctrl-C: at a resumable point.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        result = run_sweep(
+            runs,
+            out_dir,
+            jobs=jobs,
+            executor=executor,
+            ray_address=ray_address,
+            gpus_per_run=gpus_per_run,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _print_result(console, parsed.name, out_dir, result)
     if result.problems:
         raise typer.Exit(EXIT_FAILED)
@@ -112,7 +124,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _print_plan(console, name: str, statuses, out_dir: Path) -> None:
+def _print_plan(console: Any, name: str, statuses: list[RunStatus], out_dir: Path) -> None:
     from rich.table import Table
 
     from rsmooth.sweep.estimate import estimate_cost
@@ -121,7 +133,7 @@ def _print_plan(console, name: str, statuses, out_dir: Path) -> None:
     table.add_column("run")
     table.add_column("status")
     table.add_column("epochs", justify="right")
-    colors = {"done": "green", "partial": "yellow", "failed": "red", "diverged": "red"}
+    colors = {"completed": "green", "running": "yellow", "failed": "red", "diverged": "red"}
     for status in statuses:
         color = colors.get(status.state)
         shown = f"[{color}]{status.state}[/]" if color else status.state
@@ -148,8 +160,8 @@ def _print_plan(console, name: str, statuses, out_dir: Path) -> None:
     console.print(line)
 
 
-def _print_result(console, name: str, out_dir: Path, result) -> None:
-    done_before = len([s for s in result.statuses if s.state == "done"])
+def _print_result(console: Any, name: str, out_dir: Path, result: SweepResult) -> None:
+    done_before = len([s for s in result.statuses if s.state == "completed"])
     completed = len([o for o in result.outcomes if o.status == "completed"])
     console.print(
         f"sweep {name}: {len(result.statuses)} runs in {out_dir}: {done_before} already done, "

@@ -1,20 +1,22 @@
-"""``rsmooth train``: one flag per RunConfig field (generated from the dataclass, so the CLI,
-the YAML configs and the run folders can never disagree), plus --config, --out, --resume."""
+"""``rsmooth train``: one flag per config field (generated from RunConfig and the fields parts
+declare, so the CLI, the YAML configs and the run folders can never disagree), plus --config,
+--out, --resume and --quiet."""
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import time
 import typing
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from rsmooth.cli.app import app, user_errors
-from rsmooth.config import RunConfig
+from rsmooth.cli.app import app
+from rsmooth.cli.paths import check_output_dir
+from rsmooth.config import RunConfig, field_info, field_names, field_type
 from rsmooth.errors import EXIT_DIVERGED, EXIT_FAILED, RsmoothError
+from rsmooth.registry import REGISTRIES
 
 
 def config_flag(name: str) -> str:
@@ -22,29 +24,36 @@ def config_flag(name: str) -> str:
 
 
 def _config_parameters() -> list[inspect.Parameter]:
-    """An Optional Typer option per RunConfig field; None means 'not given on the command line'."""
-    hints = typing.get_type_hints(RunConfig)
+    """An optional Typer option per config field; None means 'not given on the command line'.
+
+    A field that selects a part lists the registered names (when the parts are loaded: `main`
+    loads them, and the plugins, before it builds `train`)."""
+    defaults = RunConfig().to_dict()
     params = []
-    for field in dataclasses.fields(RunConfig):
-        args = [a for a in typing.get_args(hints[field.name]) if a is not type(None)]
-        base = args[0] if args else hints[field.name]
-        flag = config_flag(field.name)
+    for name in field_names():
+        base, _ = field_type(name)
+        info = field_info(name)
+        flag = config_flag(name)
         decls = [f"{flag}/--no-{flag[2:]}"] if base is bool else [flag]
-        default = field.default
-        shown = "" if default is None else f" (default: {default})"
+        text = info["help"]
+        registry = REGISTRIES.get(name)
+        if registry is not None and len(registry):
+            text += f": {', '.join(registry.names())}"
+        default = defaults.get(name)
         option = typer.Option(
-            None,
             *decls,
-            help=field.metadata["help"] + shown,
-            rich_help_panel=field.metadata["group"].capitalize(),
-            show_default=False,
+            help=text,
+            rich_help_panel=info["group"].capitalize(),
+            show_default=str(default).lower() if isinstance(default, bool) else str(default),
         )
+        if default is None:
+            option.show_default = False
         params.append(
             inspect.Parameter(
-                field.name,
+                name,
                 inspect.Parameter.KEYWORD_ONLY,
-                default=option,
-                annotation=Optional[base],  # noqa: UP045  (Typer reads the runtime annotation)
+                default=None,
+                annotation=Annotated[base | None, option],
             )
         )
     return params
@@ -64,71 +73,60 @@ def default_out(cfg: RunConfig) -> Path:
     return Path("runs") / f"{stamp}_{cfg.data}_{cfg.model}_{method}_seed{cfg.seed}"
 
 
-def train(**kwargs: Any) -> None:
-    """Train one model into a run folder (config, per-epoch metrics, summary, checkpoint).
+def train(
+    config: Annotated[
+        Path | None, typer.Option(help="YAML file of config fields; flags override it.")
+    ] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(help="Run folder to create.", show_default="runs/TIME_DATA_MODEL_METHOD_SEED"),
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue the run in this folder (its own config).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    **fields: Any,
+) -> None:
+    """Train one model into a run folder (config, per-epoch metrics, summary, checkpoints).
 
-    Without --anneal the run is the baseline; --anneal laplace|logistic|constant turns
-    residual smoothing on. Exit codes: 0 completed, 2 invalid input (nothing written),
-    3 diverged, 4 failed.
+    Without --anneal the run is the baseline; --anneal turns residual smoothing on.
+    Exit codes: 0 completed, 2 invalid input (nothing written), 3 diverged, 4 failed after it
+    started (continue with --resume), 130 interrupted (continue with --resume).
     """
     from rsmooth.engine import train_run
 
-    config_file = kwargs.pop("config")
-    out = kwargs.pop("out")
-    resume = kwargs.pop("resume")
-    quiet = kwargs.pop("quiet")
-    with user_errors():
-        if resume is not None:
-            if config_file is not None or any(v is not None for v in kwargs.values()):
-                raise RsmoothError(
-                    "--resume takes no other config flags: the run's config.yaml is used"
-                )
-            summary = train_run(None, resume, resume=True, quiet=quiet)
-            out = resume
-        else:
-            cfg = build_config(config_file, kwargs)
-            out = out or default_out(cfg)
-            summary = train_run(cfg, out, quiet=quiet)
-    status = summary["status"]
+    if resume is not None:
+        if config is not None or out is not None or any(v is not None for v in fields.values()):
+            raise RsmoothError("--resume takes no other flags: the run's own config.yaml is used")
+        summary = train_run(None, resume, resume=True, quiet=quiet)
+        folder = resume
+    else:
+        cfg = build_config(config, fields)
+        folder = check_output_dir(out, "--out") if out is not None else default_out(cfg)
+        summary = train_run(cfg, folder, quiet=quiet)
+    status = summary.get("status")
     if not quiet:
         best = summary.get("max_val_acc")
         best_text = f", max val acc {best:.2f}%" if best is not None else ""
-        typer.echo(f"{status}: {out}{best_text}", err=True)
+        typer.echo(f"{status}: {folder}{best_text}", err=True)
     if status == "diverged":
         raise typer.Exit(EXIT_DIVERGED)
     if status != "completed":
         raise typer.Exit(EXIT_FAILED)
 
 
-_extra = [
-    inspect.Parameter(
-        "config",
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=Optional[Path],  # noqa: UP045
-        default=typer.Option(
-            None, "--config", help="YAML file of config fields; flags override it"
-        ),
-    ),
-    inspect.Parameter(
-        "out",
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=Optional[Path],  # noqa: UP045
-        default=typer.Option(None, "--out", help="run folder to create [default: runs/<time>_...]"),
-    ),
-    inspect.Parameter(
-        "resume",
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=Optional[Path],  # noqa: UP045
-        default=typer.Option(None, "--resume", help="continue the run in this folder"),
-    ),
-    inspect.Parameter(
-        "quiet",
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=bool,
-        default=typer.Option(False, "--quiet", "-q", help="no progress display"),
-    ),
-]
-_params = _config_parameters() + _extra
-train.__signature__ = inspect.Signature(_params)  # type: ignore[attr-defined]
-train.__annotations__ = {p.name: p.annotation for p in _params}
-app.command(context_settings={"max_content_width": 120})(train)
+def _register() -> None:
+    """`train` with its own options followed by one option per config field."""
+    hints = typing.get_type_hints(train, include_extras=True)
+    own = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[p.name])
+        for p in inspect.signature(train).parameters.values()
+        if p.kind != inspect.Parameter.VAR_KEYWORD
+    ]
+    params = own + _config_parameters()
+    train.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    train.__annotations__ = {p.name: p.annotation for p in params}
+    app.command(context_settings={"max_content_width": 120})(train)
+
+
+_register()

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from rsmooth.data.registry import DatasetSpec, Split
 
-CROP_PADDING = 4  # METHODS.md §2: pad 4, random 32x32 crop, horizontal flip (CIFAR)
+CROP_PADDING = 4  # docs/methods.md §2: pad 4, random 32x32 crop, horizontal flip (CIFAR)
 _MASK64 = (1 << 64) - 1
 
 
@@ -148,7 +148,7 @@ class DeviceBatches:
         for start in range(0, self.num_samples, self.batch_size):
             window = slice(start, start + self.batch_size)
             indices = plan.order[window]
-            if plan.dy is None:
+            if plan.dy is None or plan.dx is None or plan.flip is None:
                 images = self.images.index_select(0, indices)
             else:
                 images = crop_flip(

@@ -1,7 +1,8 @@
 """Fashion-MNIST (Xiao et al. 2017): 60k/10k grey 28x28 images in 10 classes, from its IDX files.
 
-The offline default is Debian's package ``dataset-fashion-mnist`` (METHODS.md §3); torchvision's
-download puts the same files under ``<dir>/FashionMNIST/raw``, and both places are searched.
+The offline default is Debian's package ``dataset-fashion-mnist`` (docs/methods.md §3);
+torchvision's download puts the same files under ``<dir>/FashionMNIST/raw``, and both places
+are searched.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import math
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from rsmooth.data.loading import fetch_or_fail
 from rsmooth.data.registry import DATASETS, DatasetSpec, Split
+from rsmooth.data.synthetic import synthetic_splits
 from rsmooth.errors import DataError
 
 FILES = {
@@ -67,11 +70,11 @@ def _find(folder: Path, stem: str) -> Path | None:
 
 def _locate(folder: Path) -> dict[str, tuple[Path, Path]] | None:
     found = {}
-    for split, stems in FILES.items():
-        paths = [_find(folder, stem) for stem in stems]
-        if None in paths:
+    for split, (images, labels) in FILES.items():
+        images_path, labels_path = _find(folder, images), _find(folder, labels)
+        if images_path is None or labels_path is None:
             return None
-        found[split] = (paths[0], paths[1])
+        found[split] = (images_path, labels_path)
     return found
 
 
@@ -115,14 +118,47 @@ def load(data_dir: Path, download: bool) -> tuple[Split, Split]:
     return _read_split(*files["train"]), _read_split(*files["test"])
 
 
-SPEC = DATASETS.register("fashion-mnist")(
+# ----------------------------------------------------------------------------- synthetic files
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """An IDX file of unsigned bytes (gzip-compressed when the name ends in .gz)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = struct.pack(">HBB", 0, IDX_UNSIGNED_BYTE, array.ndim)
+    header += struct.pack(f">{array.ndim}I", *array.shape)
+    raw = header + array.tobytes()
+    path.write_bytes(gzip.compress(raw) if path.suffix == ".gz" else raw)
+    return path
+
+
+def write_fashion_mnist(
+    root: Path, num_train: int = 64, num_test: int = 32, seed: int = 0, *, gz: bool = True
+) -> Path:
+    """Synthetic IDX files named as the published ones (gzipped, as Debian ships them)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if gz else ""
+    train, test = synthetic_splits("fashion-mnist", num_train, num_test, seed)
+    for prefix, (images, labels) in (("train", train), ("t10k", test)):
+        write_idx(root / f"{prefix}-images-idx3-ubyte{suffix}", images[:, 0])
+        write_idx(root / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
+    return root
+
+
+def plain_dataset(root: Path, num: int, transform: Any) -> Any:
+    """torchvision's FashionMNIST over ``num`` synthetic images (it reads raw, unzipped IDX)."""
+    from torchvision.datasets import FashionMNIST
+
+    write_fashion_mnist(Path(root) / TORCHVISION_RAW, num, 16, 0, gz=False)
+    return FashionMNIST(str(root), train=True, transform=transform)
+
+
+SPEC = DATASETS.register("fashion-mnist", title="Fashion-MNIST")(
     DatasetSpec(
         name="fashion-mnist",
         num_classes=10,
         in_channels=1,
         image_size=28,
         default_epochs=48,
-        # METHODS.md §2: the best SGD weight decay of the paper's grid, and smoothing's 1e-3.
+        # docs/methods.md §2: the best SGD weight decay of the paper's grid, and smoothing's 1e-3.
         wd_baseline=1e-3,
         wd_smoothing=1e-3,
         augment=False,
@@ -130,5 +166,7 @@ SPEC = DATASETS.register("fashion-mnist")(
         std=(0.3530,),
         default_dir=str(DEBIAN_DIR),
         load=load,
+        write_synthetic=write_fashion_mnist,
+        plain_dataset=plain_dataset,
     )
 )

@@ -19,7 +19,7 @@ def load_splits(cfg: RunConfig) -> tuple[DatasetSpec, Split, Split, Split | None
     """The data set's spec, its (possibly subsampled) training split, its full test split and
     the held-out part of the training set (None when ``cfg.holdout`` is 0).
 
-    The validation set is the official test split, always complete (METHODS.md §2).
+    The validation set is the official test split, always complete (docs/methods.md §2).
     """
     spec = DATASETS.get(cfg.data)
     data_dir = data_dir_of(cfg, spec)

@@ -7,16 +7,19 @@ nor its tests need scipy (torchvision's SVHN class does). Only numeric arrays ar
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import zlib
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from rsmooth.data.loading import fetch_or_fail
 from rsmooth.data.registry import DATASETS, DatasetSpec, Split
+from rsmooth.data.synthetic import synthetic_splits
 from rsmooth.errors import DataError
 
 SPLIT_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
@@ -52,7 +55,7 @@ def _parse_mat(raw: bytes) -> dict[str, np.ndarray]:
         raise _MatFormatError("no level-5 header")
     if raw.startswith(b"MATLAB 7.3"):
         raise _MatFormatError("v7.3 (HDF5) files are not supported")
-    order = "<" if raw[126:128] == b"IM" else ">"
+    order: Literal["<", ">"] = "<" if raw[126:128] == b"IM" else ">"
     arrays: dict[str, np.ndarray] = {}
     pos = 128
     while pos < len(raw):
@@ -138,7 +141,7 @@ def load(data_dir: Path, download: bool) -> tuple[Split, Split]:
     if download:
         for split, path in paths.items():
             if not path.is_file():
-                fetch_or_fail("SVHN", data_dir, lambda split=split: _download(split, data_dir))
+                fetch_or_fail("SVHN", data_dir, functools.partial(_download, split, data_dir))
     missing = [p for p in paths.values() if not p.is_file()]
     if missing:
         raise DataError(
@@ -148,7 +151,73 @@ def load(data_dir: Path, download: bool) -> tuple[Split, Split]:
     return read_split(paths["train"]), read_split(paths["test"])
 
 
-SPEC = DATASETS.register("svhn")(
+# ----------------------------------------------------------------------------- synthetic files
+_MAT_TYPES = {  # numpy dtype -> (mxCLASS, miTYPE) of MATLAB's level-5 format
+    np.dtype(np.uint8): (9, 2),
+    np.dtype(np.int32): (12, 5),
+    np.dtype(np.float64): (6, 9),
+}
+
+
+def _mat_element(mi_type: int, data: bytes) -> bytes:
+    padding = b"\0" * (-len(data) % 8)
+    return struct.pack("<II", mi_type, len(data)) + data + padding
+
+
+def write_mat(path: Path, arrays: dict[str, np.ndarray], *, compress: bool = True) -> Path:
+    """A little-endian MATLAB 5 .mat file of numeric arrays (MATLAB's -v7 when compressed)."""
+    header = b"MATLAB 5.0 MAT-file, written by rsmooth".ljust(116) + b"\0" * 8
+    body = [header + struct.pack("<H", 0x0100) + b"IM"]
+    for name, array in arrays.items():
+        mx_class, mi_type = _MAT_TYPES[array.dtype]
+        content = (
+            _mat_element(6, struct.pack("<II", mx_class, 0))  # array flags (miUINT32)
+            + _mat_element(5, struct.pack(f"<{array.ndim}i", *array.shape))  # dims (miINT32)
+            + _mat_element(1, name.encode())  # name (miINT8)
+            + _mat_element(mi_type, array.astype(array.dtype.newbyteorder("<")).tobytes("F"))
+        )
+        matrix = struct.pack("<II", MI_MATRIX, len(content)) + content
+        if compress:
+            packed = zlib.compress(matrix)
+            matrix = struct.pack("<II", MI_COMPRESSED, len(packed)) + packed
+        body.append(matrix)
+    path.write_bytes(b"".join(body))
+    return path
+
+
+def svhn_arrays(
+    images: np.ndarray, labels: np.ndarray, label_dtype: type = np.uint8
+) -> dict[str, np.ndarray]:
+    """X as (H, W, C, N) and y as (N, 1) with the digit 0 stored as 10, as the published files."""
+    y: np.ndarray = np.where(labels == 0, 10, labels).astype(label_dtype).reshape(-1, 1)
+    return {"X": np.ascontiguousarray(images.transpose(2, 3, 1, 0)), "y": y}
+
+
+def write_svhn(
+    root: Path, num_train: int = 64, num_test: int = 32, seed: int = 0, *, compress: bool = True
+) -> Path:
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    train, test = synthetic_splits("svhn", num_train, num_test, seed)
+    write_mat(root / SPLIT_FILES["train"], svhn_arrays(*train), compress=compress)
+    write_mat(root / SPLIT_FILES["test"], svhn_arrays(*test), compress=compress)
+    return root
+
+
+def plain_dataset(root: Path, num: int, transform: Any) -> Any:
+    """torchvision's SVHN (it reads the .mat files with scipy) over synthetic images."""
+    from torchvision.datasets import SVHN
+
+    write_svhn(root, num, 16, 0)
+
+    class SyntheticSVHN(SVHN):
+        def _check_integrity(self) -> bool:  # the published files' md5 sums cannot match
+            return True
+
+    return SyntheticSVHN(str(root), split="train", transform=transform)
+
+
+SPEC = DATASETS.register("svhn", title="SVHN")(
     DatasetSpec(
         name="svhn",
         num_classes=10,
@@ -157,10 +226,12 @@ SPEC = DATASETS.register("svhn")(
         default_epochs=100,  # paper Sec. 6
         wd_baseline=1e-4,
         wd_smoothing=1e-4,
-        augment=False,  # METHODS.md §2: augmentation for CIFAR only
+        augment=False,  # docs/methods.md §2: augmentation for CIFAR only
         mean=(0.4377, 0.4438, 0.4728),
         std=(0.1980, 0.2010, 0.1970),
         default_dir="~/.cache/rsmooth/data",
         load=load,
+        write_synthetic=write_svhn,
+        plain_dataset=plain_dataset,
     )
 )

@@ -1,5 +1,10 @@
-"""The training engine: ``train_run(cfg, out_dir)`` trains one run into a run folder."""
+"""The training engine: ``train_run(cfg, out_dir)`` trains one run into a run folder.
 
-from rsmooth.engine.trainer import Trainer, train_run
+step.py (the one training step), trainer.py (the epoch loop), checkpoint.py, environment.py
+(device, precision, memory format), progress.py (the display). The run-folder format itself
+lives in ``rsmooth.runfolder``, which imports no torch.
+"""
 
-__all__ = ["Trainer", "train_run"]
+from rsmooth.engine.trainer import train_run
+
+__all__ = ["train_run"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from rsmooth.config import RunConfig
 from rsmooth.errors import ConfigError
 
 
@@ -28,7 +29,7 @@ class Environment:
             self.device.type, dtype=self.amp_dtype or torch.float32, enabled=enabled
         )
 
-    def describe(self, cfg) -> dict[str, Any]:
+    def describe(self, cfg: RunConfig) -> dict[str, Any]:
         from rsmooth import __version__
 
         name = (
@@ -49,7 +50,7 @@ class Environment:
         }
 
 
-def select_environment(cfg) -> Environment:
+def select_environment(cfg: RunConfig) -> Environment:
     """Resolve device auto|cpu|cuda and precision auto|fp32|bf16 (auto: bf16 on cuda)."""
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", "cuda", "auto or cpu: no CUDA device is available here")
@@ -59,7 +60,7 @@ def select_environment(cfg) -> Environment:
         torch.set_num_threads(cfg.num_threads)
     if use_cuda:
         # cuDNN autotuning picks the fastest conv kernels for the fixed batch shapes; it makes
-        # GPU runs non-bitwise-reproducible (ANCHORS.md D.10), CPU runs stay exact.
+        # GPU runs non-bitwise-reproducible (its choice varies run to run), CPU runs stay exact.
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

@@ -3,7 +3,7 @@
 SAM and the finite-difference GR variants run a second forward pass on the same minibatch
 at perturbed weights. That pass must normalize with its own batch statistics (it is the
 loss at the perturbed point, train mode), but must not move the running statistics: they
-are updated by the first pass only, as in the SAM reference code (METHODS.md §4.1, §4.2).
+are updated by the first pass only, as in the SAM reference code (docs/methods.md §4.1, §4.2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The loss part of a method (METHODS.md §5): a base loss, selected by name, plus options.
+"""The loss part of a method (docs/methods.md §5): a base loss, selected by name, plus options.
 
 Base losses map (logits, target probabilities) to per-sample losses. The training
 objective wraps one with label smoothing (§4.6), residual smoothing (§1; mse only) and
@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rsmooth.config import RunConfig
 from rsmooth.methods.smoothing import as_probabilities, at_least_fp32, residual_smoothing_loss
 from rsmooth.registry import Registry
 
@@ -22,13 +23,13 @@ BaseLoss = Callable[[Tensor, Tensor], Tensor]  # (logits, target probs (N, M)) -
 LOSSES: Registry[BaseLoss] = Registry("loss", "loss")
 
 
-@LOSSES.register("mse")
+@LOSSES.register("mse", title="MSE")
 def mse(logits: Tensor, target: Tensor) -> Tensor:
     """sum_j (p_j - y_j)^2 on softmax outputs: the paper's objective for every method (Sec. 6)."""
     return (torch.softmax(at_least_fp32(logits), dim=1) - target).square().sum(dim=1)
 
 
-@LOSSES.register("ce")
+@LOSSES.register("ce", title="cross-entropy")
 def cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(at_least_fp32(logits), target, reduction="none")
 
@@ -71,7 +72,7 @@ class Objective:
         return self.base(logits, y).sum()
 
 
-def build_loss(cfg, num_classes: int) -> Objective:
+def build_loss(cfg: RunConfig, num_classes: int) -> Objective:
     return Objective(
         base=LOSSES.get(cfg.loss),
         num_classes=num_classes,

@@ -1,4 +1,4 @@
-"""Optimizers, selected by name, with the defaults the papers use (METHODS.md §2, §4.4-4.5)."""
+"""Optimizers, selected by name, with the defaults the papers use (docs/methods.md §2, §4.4-4.5)."""
 
 from __future__ import annotations
 
@@ -8,79 +8,72 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from rsmooth.config import RunConfig
 from rsmooth.registry import Registry
 
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    build: Callable[..., torch.optim.Optimizer]  # (params, cfg) -> optimizer, lr from cfg.lr
+    build: Callable[[list[nn.Parameter], RunConfig], torch.optim.Optimizer]  # lr from cfg.lr
     default_lr: float
-    # None: the dataset's default (METHODS.md §2); a number: the optimizer's own paper default
+    # None: the dataset's default (docs/methods.md §2); a number: the optimizer's own paper default
     default_weight_decay: float | None = None
 
 
 OPTIMIZERS: Registry[OptimizerSpec] = Registry("optimizer", "optimizer")
+# Every optimizer reads lr and weight_decay (core fields); SGD also reads these.
+SGD_FIELDS = ("momentum", "nesterov")
 
 
-def build_optimizer(params: Iterable[nn.Parameter], cfg) -> torch.optim.Optimizer:
+def build_optimizer(params: Iterable[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
+    # torch picks its multi-tensor (foreach) kernels by itself where all parameters are on CUDA.
     return OPTIMIZERS.get(cfg.optimizer).build(list(params), cfg)
 
 
-def _register(name: str, default_lr: float, default_weight_decay: float | None = None):
-    def add(build):
-        OPTIMIZERS.register(name)(OptimizerSpec(build, default_lr, default_weight_decay))
-        return build
-
-    return add
-
-
-def _fused_ok(params: list[nn.Parameter]) -> dict:
-    # foreach kernels batch the per-tensor updates into a few launches on CUDA (one per group).
-    return {"foreach": True} if params and params[0].is_cuda else {}
+def _lr_wd(cfg: RunConfig) -> tuple[float, float]:
+    """The learning rate and weight decay of a resolved config (resolve() fills both)."""
+    if cfg.lr is None or cfg.weight_decay is None:
+        raise ValueError("build the optimizer from a resolved config (RunConfig.resolve())")
+    return cfg.lr, cfg.weight_decay
 
 
-@_register("sgd", default_lr=0.1)
-def sgd(params, cfg) -> torch.optim.Optimizer:
+def _sgd(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
+    lr, wd = _lr_wd(cfg)
     return torch.optim.SGD(
-        params,
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        nesterov=cfg.nesterov,
-        weight_decay=cfg.weight_decay,
-        **_fused_ok(params),
+        params, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=wd
     )
 
 
-@_register("adam", default_lr=1e-3)  # Kingma & Ba's recommended default (METHODS.md §2)
-def adam(params, cfg) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **_fused_ok(params))
+def _adam(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
+    lr, wd = _lr_wd(cfg)
+    return torch.optim.Adam(params, lr=lr, weight_decay=wd)
 
 
-@_register("adagrad", default_lr=1e-2)  # torch's and Duchi et al.'s default
-def adagrad(params, cfg) -> torch.optim.Optimizer:
-    return torch.optim.Adagrad(
-        params, lr=cfg.lr, weight_decay=cfg.weight_decay, **_fused_ok(params)
-    )
+def _adagrad(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
+    lr, wd = _lr_wd(cfg)
+    return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
 
 
-@_register("adamw", default_lr=1e-3, default_weight_decay=1e-2)  # AGR paper's AdamW defaults
-def adamw(params, cfg) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(
-        params, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, **_fused_ok(params)
-    )
+def _adamw(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
+    lr, wd = _lr_wd(cfg)
+    return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), weight_decay=wd)
 
 
-@_register("adan", default_lr=1e-3, default_weight_decay=0.02)  # sail-sg/Adan defaults
-def adan(params, cfg) -> torch.optim.Optimizer:
+def _adan(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
     # A maintained implementation (pytorch-optimizer), checked against the reference rule
     # of Xie et al. 2022 in tests/test_optimizers.py.
     from pytorch_optimizer import Adan
 
+    lr, wd = _lr_wd(cfg)
     return Adan(
-        params,
-        lr=cfg.lr,
-        betas=(0.98, 0.92, 0.99),
-        eps=1e-8,
-        weight_decay=cfg.weight_decay,
-        weight_decouple=False,
+        params, lr=lr, betas=(0.98, 0.92, 0.99), eps=1e-8, weight_decay=wd, weight_decouple=False
     )
+
+
+OPTIMIZERS.register("sgd", fields=SGD_FIELDS, title="SGD")(OptimizerSpec(_sgd, 0.1))
+# Kingma & Ba's recommended default (docs/methods.md §2)
+OPTIMIZERS.register("adam", title="Adam")(OptimizerSpec(_adam, 1e-3))
+OPTIMIZERS.register("adagrad", title="AdaGrad")(OptimizerSpec(_adagrad, 1e-2))  # torch's, Duchi's
+# The AGR paper's AdamW defaults (docs/methods.md §4.4)
+OPTIMIZERS.register("adamw", title="AdamW")(OptimizerSpec(_adamw, 1e-3, 1e-2))
+OPTIMIZERS.register("adan", title="Adan")(OptimizerSpec(_adan, 1e-3, 0.02))  # sail-sg/Adan's

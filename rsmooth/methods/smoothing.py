@@ -1,4 +1,4 @@
-"""Residual smoothing (Cho, Kwon & Hong 2019), exactly as METHODS.md §1 specifies it.
+"""Residual smoothing (Cho, Kwon & Hong 2019), exactly as docs/methods.md §1 specifies it.
 
 The residual d = |softmax(logits) - y| is diffused across the M classes by one smoothing
 layer W (eq. 22) whose diffusivity kappa = s_t * sigmoid(alpha * normalized residual)
@@ -9,12 +9,44 @@ residual r = W d, averaged over the batch.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-ANNEAL_DISTS = ("laplace", "logistic", "constant")
+from rsmooth.config import RunConfig
+from rsmooth.registry import Registry
+
+# s_t(u) of one annealing distribution at progress u, with mu, b (and s0 for constant).
+AnnealShape = Callable[[float, float, float, float], float]
+
+ANNEALS: Registry[AnnealShape] = Registry("anneal schedule", "anneal", optional=True, labelled=True)
+# What a residual-smoothing run reads besides its schedule's own (docs/methods.md §1).
+SMOOTHING_FIELDS = ("alpha", "detach_kappa", "layers")
+ANNEALED = ("scheme", "b", "mu", *SMOOTHING_FIELDS)
+
+
+@ANNEALS.register("laplace", fields=ANNEALED, title="smoothing {scheme} laplace")
+def laplace(u: float, mu: float, b: float, s0: float = 1.0) -> float:
+    """exp(-|u - mu| / b): the Laplace density scaled to peak 1 at mu (eq. 13, Sec. 6.1)."""
+    return math.exp(-abs(u - mu) / b)
+
+
+@ANNEALS.register("logistic", fields=ANNEALED, title="smoothing {scheme} logistic")
+def logistic(u: float, mu: float, b: float, s0: float = 1.0) -> float:
+    """sech((u - mu) / (2 b))^2 (= 4 b * logistic pdf): peak 1 at mu (eq. 14, Sec. 6.1)."""
+    # sech(x)^2 = 4 e^{-2|x|} / (1 + e^{-2|x|})^2, written so that large |x| cannot overflow.
+    z = math.exp(-abs(u - mu) / b)
+    return 4.0 * z / (1.0 + z) ** 2
+
+
+@ANNEALS.register(
+    "constant", fields=("scheme", "s0", *SMOOTHING_FIELDS), title="smoothing {scheme}"
+)
+def constant(u: float, mu: float, b: float, s0: float = 1.0) -> float:
+    """The local-only scheme's constant s0 (eq. 17)."""
+    return s0
 
 
 def anneal(u: float, dist: str, mu: float = 0.75, b: float = 0.5) -> float:
@@ -23,30 +55,23 @@ def anneal(u: float, dist: str, mu: float = 0.75, b: float = 0.5) -> float:
     laplace: exp(-|u - mu| / b); logistic: sech((u - mu) / (2 b))^2 (= 4 b * logistic pdf),
     "the maximum of distributions is scaled to be 1" (Sec. 6.1); constant: 1.
     """
-    if dist == "laplace":
-        return math.exp(-abs(u - mu) / b)
-    if dist == "logistic":
-        # sech(x)^2 = 4 e^{-2|x|} / (1 + e^{-2|x|})^2, written so that large |x| cannot overflow.
-        z = math.exp(-abs(u - mu) / b)
-        return 4.0 * z / (1.0 + z) ** 2
-    if dist == "constant":
-        return 1.0
-    raise ValueError(f"unknown anneal distribution {dist!r} (allowed: {', '.join(ANNEAL_DISTS)})")
+    if dist not in ANNEALS:
+        raise ValueError(f"unknown anneal distribution {dist!r} (allowed: {', '.join(ANNEALS)})")
+    return ANNEALS.get(dist)(u, mu, b, 1.0)
 
 
-def smoothing_scale(cfg, step: int, total_steps: int) -> float:
+def smoothing_scale(cfg: RunConfig, step: int, total_steps: int) -> float:
     """s_t of a run at optimizer step ``step``: a pure function of the step (0 when off)."""
     if cfg.anneal is None:
         return 0.0
-    if cfg.anneal == "constant":
-        return cfg.s0  # the local-only scheme (eq. 17)
-    return anneal(step / max(total_steps, 1), cfg.anneal, cfg.mu, cfg.b)
+    return ANNEALS.get(cfg.anneal)(step / max(total_steps, 1), cfg.mu, cfg.b, cfg.s0)
 
 
 def diffusivity(d: Tensor, s: float | Tensor, alpha: float) -> Tensor:
     """kappa = s / (1 + exp(-alpha * dn)) with dn the per-sample standardized residual (eq. 18-20).
 
-    Population std (ddof 0): the paper asks for "standard deviation 1" exactly (METHODS.md §1.4).
+    Population std (ddof 0): the paper asks for "standard deviation 1" exactly
+    (docs/methods.md §1.4).
     """
     mean = d.mean(dim=1, keepdim=True)
     std = d.std(dim=1, keepdim=True, correction=0)
@@ -84,7 +109,7 @@ def residual_smoothing_loss(
     detach_kappa: bool = True,
     layers: int = 1,
 ) -> Tensor:
-    """Batch mean of ||W d||^2 (Algorithm 1, lines 11 and 13); no division by M (METHODS.md §1.8).
+    """Batch mean of ||W d||^2 (Algorithm 1, lines 11 and 13); no division by M (§1.8).
 
     ``target`` is class indices (N,) or a probability matrix (N, M) (e.g. smoothed labels).
     With s = 0 this is exactly the mse baseline sum_j (p_j - y_j)^2.

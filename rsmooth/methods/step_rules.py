@@ -1,7 +1,8 @@
-"""Step rules: how one step's gradients are computed (METHODS.md §4.1-4.2, §5).
+"""Step rules: how one step's gradients are computed (docs/methods.md §4.1-4.2, §5).
 
 A step rule is built from the config by its registered factory and called as
-``rule(model, loss_fn, images, labels) -> (loss, logits)``: on entry every ``p.grad`` is
+``rule(model, loss_fn, images, labels) -> (loss, logits)``, where ``loss_fn(images, labels)``
+is the objective of the model's current weights: on entry every ``p.grad`` is
 None; on return each trainable parameter's ``.grad`` holds the gradient the optimizer
 should use, and ``loss``/``logits`` are those of the first (unperturbed) forward pass,
 detached. The rule never calls the optimizer.
@@ -21,11 +22,12 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
+from rsmooth.config import RunConfig
 from rsmooth.methods.bn import bn_stats_frozen
 from rsmooth.registry import Registry
 
-# (model, images, labels) -> (loss, logits)
-LossFn = Callable[[nn.Module, Tensor, Tensor], tuple[Tensor, Tensor]]
+# (images, labels) -> (loss, logits) at the model's current weights
+LossFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 GR_METHODS = ("db", "forward", "backward")
 
@@ -36,44 +38,47 @@ class StepRule(Protocol):
     ) -> tuple[Tensor, Tensor]: ...
 
 
-STEP_RULES: Registry[Callable[..., StepRule]] = Registry("step rule", "step_rule")
+STEP_RULES: Registry[Callable[[RunConfig], StepRule]] = Registry(
+    "step rule", "step_rule", labelled=True
+)
+GR_FIELDS = ("gr_gamma", "gr_eps", "gr_normalize")
 
 
-def build_step_rule(cfg) -> StepRule:
+def build_step_rule(cfg: RunConfig) -> StepRule:
     return STEP_RULES.get(cfg.step_rule)(cfg)
 
 
 @STEP_RULES.register("plain")
-def plain(cfg=None) -> StepRule:
+def plain(cfg: RunConfig | None = None) -> StepRule:
     """One forward and one backward pass: the gradient of the minibatch loss."""
 
     def step(model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor):
-        loss, logits = loss_fn(model, images, labels)
+        loss, logits = loss_fn(images, labels)
         loss.backward()
         return loss.detach(), logits.detach()
 
     return step
 
 
-@STEP_RULES.register("sam")
-def sam(cfg) -> StepRule:
+@STEP_RULES.register("sam", fields=("rho",))
+def sam(cfg: RunConfig) -> StepRule:
     return sharpness_aware(rho=cfg.rho)
 
 
-@STEP_RULES.register("gr-db")
-def gr_db(cfg) -> StepRule:
+@STEP_RULES.register("gr-db", fields=("gr_gamma",))  # exact: no finite-difference step
+def gr_db(cfg: RunConfig) -> StepRule:
     return gradient_regularization("db", gamma=cfg.gr_gamma)
 
 
-@STEP_RULES.register("gr-forward")
-def gr_forward(cfg) -> StepRule:
+@STEP_RULES.register("gr-forward", fields=GR_FIELDS)
+def gr_forward(cfg: RunConfig) -> StepRule:
     return gradient_regularization(
         "forward", gamma=cfg.gr_gamma, eps=cfg.gr_eps, normalize=cfg.gr_normalize
     )
 
 
-@STEP_RULES.register("gr-backward")
-def gr_backward(cfg) -> StepRule:
+@STEP_RULES.register("gr-backward", fields=GR_FIELDS)
+def gr_backward(cfg: RunConfig) -> StepRule:
     return gradient_regularization(
         "backward", gamma=cfg.gr_gamma, eps=cfg.gr_eps, normalize=cfg.gr_normalize
     )
@@ -85,7 +90,7 @@ def trainable(model: nn.Module) -> list[torch.nn.Parameter]:
 
 # ----------------------------------------------------------------------
 def sharpness_aware(rho: float = 0.05) -> StepRule:
-    """SAM (Foret et al. 2021, METHODS.md §4.2): the gradient at theta + rho * g / ||g||."""
+    """SAM (Foret et al. 2021, docs/methods.md §4.2): the gradient at theta + rho * g / ||g||."""
 
     def step(model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor):
         loss, logits, params, grads = _first_pass(model, loss_fn, images, labels)
@@ -93,7 +98,7 @@ def sharpness_aware(rho: float = 0.05) -> StepRule:
             scale = rho / (global_norm(grads) + 1e-12)
             # g is not needed after the probe: turn it into the perturbation in place.
             with torch.no_grad():
-                torch._foreach_mul_(grads, scale)
+                _scale_(grads, scale)
             _gradient_at_offset(model, loss_fn, images, labels, params, grads)
         return loss, logits
 
@@ -103,7 +108,7 @@ def sharpness_aware(rho: float = 0.05) -> StepRule:
 def gradient_regularization(
     method: str, gamma: float, eps: float = 0.01, normalize: bool = False
 ) -> StepRule:
-    """Gradient regularization, the gradient of L + gamma/2 ||grad L||^2 (METHODS.md §4.1).
+    """Gradient regularization, the gradient of L + gamma/2 ||grad L||^2 (docs/methods.md §4.1).
 
     ``method``: ``db`` (exact double backprop), ``forward`` (F-GR: probe theta + h g) or
     ``backward`` (B-GR: probe theta - h g), with h = eps, or eps / ||g|| when ``normalize``.
@@ -124,15 +129,16 @@ def gradient_regularization(
             return loss, logits
         with torch.no_grad():
             h = eps / (global_norm(grads) + 1e-12) if normalize else eps
-            offset = torch._foreach_mul(grads, direction * h)
+            offset = [g.clone() for g in grads]
+            _scale_(offset, direction * h)
         _gradient_at_offset(model, loss_fn, images, labels, params, offset)
         del offset
         # F-GR: (1 - gamma/h) g + (gamma/h) g2 = g + (gamma/h)(g2 - g);
         # B-GR: (1 + gamma/h) g - (gamma/h) g2 = g - (gamma/h)(g2 - g).
-        probe_grads = [p.grad for p in params]
+        probe_grads = [p.grad for p in params if p.grad is not None]
         with torch.no_grad():
             torch._foreach_sub_(probe_grads, grads)
-            torch._foreach_mul_(probe_grads, direction * gamma / h)
+            _scale_(probe_grads, direction * gamma / h)
             torch._foreach_add_(probe_grads, grads)
         return loss, logits
 
@@ -144,7 +150,7 @@ def _double_backprop(gamma: float) -> StepRule:
 
     def step(model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor):
         params = trainable(model)
-        loss, logits = loss_fn(model, images, labels)
+        loss, logits = loss_fn(images, labels)
         grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
         used = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
         penalty = 0.5 * gamma * sum(g.square().sum() for _, g in used)
@@ -162,17 +168,28 @@ def _double_backprop(gamma: float) -> StepRule:
 
 
 # ----------------------------------------------------------------------
+def _scale_(tensors: list[Tensor], factor: Tensor | float) -> None:
+    """Multiply in place by a Python number or a 0-d tensor on their device (no host sync)."""
+    if isinstance(factor, Tensor):
+        torch._foreach_mul_(tensors, factor)
+    else:
+        torch._foreach_mul_(tensors, factor)
+
+
 def global_norm(tensors: Sequence[Tensor]) -> Tensor:
     """The L2 norm over all tensors together, as a 0-d tensor on their device."""
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(tensors))))
 
 
-def _first_pass(model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor):
+def _first_pass(
+    model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor
+) -> tuple[Tensor, Tensor, list[Tensor], list[Tensor]]:
     """Loss, logits (detached), the parameters that received a gradient, and those gradients."""
-    loss, logits = loss_fn(model, images, labels)
+    loss, logits = loss_fn(images, labels)
     loss.backward()
-    params = [p for p in trainable(model) if p.grad is not None]
-    return loss.detach(), logits.detach(), params, [p.grad for p in params]
+    params: list[Tensor] = [p for p in trainable(model) if p.grad is not None]
+    grads = [p.grad for p in params if p.grad is not None]
+    return loss.detach(), logits.detach(), params, grads
 
 
 def _gradient_at_offset(
@@ -180,7 +197,7 @@ def _gradient_at_offset(
     loss_fn: LossFn,
     images: Tensor,
     labels: Tensor,
-    params: list[nn.Parameter],
+    params: list[Tensor],
     offset: list[Tensor],
 ) -> None:
     """Leave in ``p.grad`` the gradient at theta + offset on the same minibatch.
@@ -196,7 +213,7 @@ def _gradient_at_offset(
         p.grad = None
     try:
         with bn_stats_frozen(model):
-            probe_loss, _ = loss_fn(model, images, labels)
+            probe_loss, _ = loss_fn(images, labels)
         probe_loss.backward()
     finally:
         with torch.no_grad():

@@ -1,7 +1,7 @@
 """Gradient transforms: in-place rewrites of ``p.grad`` between backward and the optimizer.
 
 A transform is built from the config by its registered factory and called as
-``transform(params)`` with the list of trainable parameters (METHODS.md §5).
+``transform(params)`` with the list of trainable parameters (docs/methods.md §5).
 """
 
 from __future__ import annotations
@@ -13,21 +13,22 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from rsmooth.config import RunConfig
 from rsmooth.registry import Registry
 
 GradTransform = Callable[[Sequence[nn.Parameter]], None]
 
-GRAD_TRANSFORMS: Registry[Callable[..., GradTransform]] = Registry(
-    "gradient transform", "grad_transform"
+GRAD_TRANSFORMS: Registry[Callable[[RunConfig], GradTransform]] = Registry(
+    "gradient transform", "grad_transform", labelled=True
 )
 
 
-def build_grad_transform(cfg) -> GradTransform:
+def build_grad_transform(cfg: RunConfig) -> GradTransform:
     return GRAD_TRANSFORMS.get(cfg.grad_transform)(cfg)
 
 
 @GRAD_TRANSFORMS.register("none")
-def identity(cfg=None) -> GradTransform:
+def identity(cfg: RunConfig | None = None) -> GradTransform:
     def transform(params: Sequence[nn.Parameter]) -> None:
         return None
 
@@ -35,16 +36,16 @@ def identity(cfg=None) -> GradTransform:
 
 
 @GRAD_TRANSFORMS.register("agr")
-def agr(cfg=None) -> GradTransform:
+def agr(cfg: RunConfig | None = None) -> GradTransform:
     """Adaptive gradient regularization (Jiang et al. 2024); it has no hyperparameter."""
     return agr_
 
 
 def agr_(params: Sequence[Tensor]) -> None:
-    """AGR in place on every ``p.grad`` that exists (METHODS.md §4.4).
+    """AGR in place on every ``p.grad`` that exists (docs/methods.md §4.4).
 
     Per tensor: ``alpha = |g| / sum(|g|)`` over that tensor's elements, ``g <- g - alpha * g``.
-    Decision (METHODS.md §4.4): a tensor with ``sum(|g|) = 0`` (an all-zero gradient) is left
+    Decision (docs/methods.md §4.4): a tensor with ``sum(|g|) = 0`` (an all-zero gradient) is left
     as it is, where the official code divides 0 by 0. Nothing leaves the device (no host sync).
     """
     groups: dict[tuple[torch.device, torch.dtype], list[Tensor]] = defaultdict(list)

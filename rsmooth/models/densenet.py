@@ -1,6 +1,6 @@
 """DenseNet-BC of Huang et al. 2017 (L = 100, k = 12), the CIFAR/SVHN form of their Table 2.
 
-METHODS.md "Models": DenseNet-BC with L = 100, k = 12 (0.8M parameters). BC = bottleneck
+docs/methods.md §2.1: DenseNet-BC with L = 100, k = 12 (0.8M parameters). BC = bottleneck
 layers (1x1 conv to 4k channels before each 3x3) plus compression 0.5 at transitions.
 No dropout: the paper uses it only without augmentation.
 """
@@ -81,6 +81,6 @@ class DenseNetBC(nn.Module):
         return self.fc(out)
 
 
-@MODELS.register("densenet-bc-100")
+@MODELS.register("densenet-bc-100", title="DenseNet-BC-100")
 def densenet_bc_100(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     return DenseNetBC(100, 12, 0.5, in_channels, num_classes)

@@ -1,6 +1,6 @@
 """CIFAR ResNets of He et al. 2016, Sec. 4.2: 6n+2 layers, 3 stages of 16/32/64 channels.
 
-METHODS.md "Models": option-A identity shortcuts (no parameters) give the published counts,
+docs/methods.md §2.1: option-A identity shortcuts (no parameters) give the published counts,
 0.27M for ResNet-20 and 0.85M for ResNet-56.
 """
 
@@ -79,7 +79,7 @@ class CifarResNet(nn.Module):
 def init_kaiming(model: nn.Module) -> None:
     """He et al. 2015 normal init for conv and linear weights; BN weight 1, bias 0.
 
-    METHODS.md "init: Kaiming". fan_in with the ReLU gain, as in the reference CIFAR
+    docs/methods.md §2. fan_in with the ReLU gain, as in the reference CIFAR
     ResNet implementations (akamaster/pytorch_resnet_cifar10).
     """
     for module in model.modules():
@@ -92,26 +92,26 @@ def init_kaiming(model: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-@MODELS.register("resnet20")
+@MODELS.register("resnet20", title="ResNet20")
 def resnet20(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     return CifarResNet(20, in_channels, num_classes)
 
 
-@MODELS.register("resnet32")
+@MODELS.register("resnet32", title="ResNet32")
 def resnet32(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     return CifarResNet(32, in_channels, num_classes)
 
 
-@MODELS.register("resnet44")
+@MODELS.register("resnet44", title="ResNet44")
 def resnet44(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     return CifarResNet(44, in_channels, num_classes)
 
 
-@MODELS.register("resnet56")
+@MODELS.register("resnet56", title="ResNet56")
 def resnet56(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     return CifarResNet(56, in_channels, num_classes)
 
 
-@MODELS.register("resnet110")
+@MODELS.register("resnet110", title="ResNet110")
 def resnet110(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     return CifarResNet(110, in_channels, num_classes)

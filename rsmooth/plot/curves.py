@@ -14,11 +14,11 @@ from pathlib import Path
 from rsmooth.errors import RsmoothError
 from rsmooth.plot.style import (
     BAND_ALPHA,
-    DATA_NAMES,
-    MODEL_NAMES,
     TRAIN_LOSS,
     VAL_ACC,
     VAL_LOSS,
+    data_title,
+    model_title,
     panel_letter,
     pyplot,
     ratio_name,
@@ -44,16 +44,20 @@ def curve(configuration: Configuration, key: str) -> Curve | None:
     if not runs:
         return None
     length = min(len(r.metrics) for r in runs)
-    epochs, mean, low, high = [], [], [], []
+    epochs: list[int] = []
+    mean: list[float] = []
+    low: list[float] = []
+    high: list[float] = []
     for i in range(length):
         values = [r.metrics[i].get(key) for r in runs]
-        if any(not isinstance(v, (int, float)) for v in values):
-            return None  # an older log without this key: no curve rather than a wrong one
+        numbers = [float(v) for v in values if isinstance(v, (int, float))]
+        if len(numbers) < len(values):
+            continue  # an epoch without this split (val_start) or an older log: a gap
         epochs.append(int(runs[0].metrics[i]["epoch"]))
-        mean.append(sum(values) / len(values))
-        low.append(min(values))
-        high.append(max(values))
-    return Curve(epochs, mean, low, high)
+        mean.append(sum(numbers) / len(numbers))
+        low.append(min(numbers))
+        high.append(max(numbers))
+    return Curve(epochs, mean, low, high) if epochs else None
 
 
 def _kind_order(kind: str, config: dict) -> tuple:
@@ -74,7 +78,7 @@ def _row_key(config: dict) -> tuple[str, float]:
 
 def _row_name(row: tuple[str, float]) -> str:
     data, subset = row
-    name = DATA_NAMES.get(data, data)
+    name = data_title(data)
     return name if subset >= 1.0 else f"{name} ({ratio_name(subset)})"
 
 
@@ -167,7 +171,7 @@ def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric:
         plt.Line2D([], [], color=VAL_LOSS, label="test loss (right)"),
     ]
     fig.suptitle(
-        f"Learning curves, {MODEL_NAMES.get(model, model)}\n(paper Figs. 5-6; mean "
+        f"Learning curves, {model_title(model)}\n(paper Figs. 5-6; mean "
         "over trials, band: min to max; test loss: unsmoothed, on the validation split)"
     )
     fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))

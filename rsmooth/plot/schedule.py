@@ -11,7 +11,7 @@ from rsmooth.plot.style import ANNEAL_COLORS, pyplot, save
 SCALES = (0.25, 0.5, 0.75, 1.0)  # s in Fig. 1(a), alpha = 1
 STEEPNESS = (0.0, 0.5, 1.0, 2.0, 4.0)  # alpha in Fig. 1(b), s = 1
 WIDTHS = (0.1, 0.3, 0.5, 0.7, 0.9)  # b in Fig. 2 (the grid of Tables 1-2)
-MU = 0.75  # the peak, a fraction of training (METHODS.md §1.5)
+MU = 0.75  # the peak, a fraction of training (docs/methods.md §1.5)
 
 
 def sigmoid(x: float, s: float, alpha: float) -> float:

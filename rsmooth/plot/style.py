@@ -12,13 +12,22 @@ VAL_LOSS = "tab:green"
 ANNEAL_COLORS = {"laplace": "tab:blue", "logistic": "tab:red"}
 BASELINE = "black"
 BAND_ALPHA = 0.2
-DATA_NAMES = {
-    "cifar10": "CIFAR-10",
-    "cifar100": "CIFAR-100",
-    "svhn": "SVHN",
-    "fashion-mnist": "Fashion-MNIST",
-}
-MODEL_NAMES = {"resnet20": "ResNet20", "resnet56": "ResNet56", "densenet-bc-100": "DenseNet-BC-100"}
+
+
+def data_title(name: str) -> str:
+    """A data set's display name, from its registration (``cifar10`` -> ``CIFAR-10``)."""
+    from rsmooth.data import DATASETS
+
+    return DATASETS.title(name)
+
+
+def model_title(name: str) -> str:
+    """A model's display name, from its registration (``resnet56`` -> ``ResNet56``)."""
+    from rsmooth.models import MODELS
+
+    return MODELS.title(name)
+
+
 DPI = 150
 
 

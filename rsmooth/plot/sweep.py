@@ -15,8 +15,8 @@ from rsmooth.errors import RsmoothError
 from rsmooth.plot.style import (
     ANNEAL_COLORS,
     BASELINE,
-    DATA_NAMES,
-    MODEL_NAMES,
+    data_title,
+    model_title,
     panel_letter,
     pyplot,
     ratio_name,
@@ -96,7 +96,8 @@ def _plot_figure(model, data, configs, baselines, metric, out_dir, stem) -> list
                 if (c.config.get("scheme"), c.config["anneal"]) == (scheme, anneal):
                     by_b.setdefault(float(c.config["b"]), []).append(c)
             bs = sorted(by_b)
-            chosen = [best(by_b[b], metric) for b in bs]
+            chosen = [c for c in (best(by_b[b], metric) for b in bs) if c is not None]
+            bs = [b for b in bs if best(by_b[b], metric) is not None]
             linestyle, marker = SCHEME_STYLES.get(scheme, (":", "^"))
             ax.errorbar(
                 bs,
@@ -132,7 +133,7 @@ def _plot_figure(model, data, configs, baselines, metric, out_dir, stem) -> list
         (only,) = every_b
         axes[0][0].set_xlim(max(0.0, only - 0.5), only + 0.5)
     fig.suptitle(
-        f"{MODEL_NAMES.get(model, model)}, {DATA_NAMES.get(data, data)}: validation "
+        f"{model_title(model)}, {data_title(data)}: validation "
         "accuracy vs b\n(paper Fig. 4; points: mean over trials, error bars: ±1 std)"
     )
     # One legend for all panels, below them: inside, it would hide points of some panel.

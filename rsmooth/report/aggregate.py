@@ -1,7 +1,7 @@
 """Group runs into configurations (trials over seeds), summarize them, compare with SGD.
 
 Only completed runs enter the numbers; the others are counted per configuration so the
-report can list them. Per configuration and metric (max, mean; METHODS.md §2): the mean over
+report can list them. Per configuration and metric (max, mean; docs/methods.md §2): the mean over
 trials, the sample standard deviation, a 95% t-interval and n.
 """
 
@@ -12,18 +12,18 @@ from typing import Any
 
 from rsmooth.config import RunConfig
 from rsmooth.report.labels import (
-    METHOD_FIELDS,
     config_key,
     is_plain,
     method_kind,
     method_label,
     normalize,
+    setting_fields,
 )
-from rsmooth.report.runs import COMPLETED, Run, run_metric
 from rsmooth.report.stats import Summary, WelchTest, summarize, welch_test
+from rsmooth.runfolder import COMPLETED, Run
 
 METRICS = ("max", "mean")
-# What must match for the SGD baseline to be a fair reference (issue 4): the same model, data,
+# What must match for the SGD baseline to be a fair reference: the same model, data,
 # training fraction and protocol; optimizer, weight decay, lr and the regularizer may differ.
 BASELINE_CONTEXT = ("model", "data", "subset", "epochs", "batch_size", "lr_schedule", "loss")
 # Config fields in RunConfig order, so tables list them in the order the config does.
@@ -47,7 +47,7 @@ class Configuration:
 
     def values(self, metric: str) -> list[float]:
         """The per-trial numbers of the completed runs, in seed order."""
-        return [run_metric(r, metric) for r in self.completed]
+        return [r.metric(metric) for r in self.completed]
 
     def stats(self, metric: str) -> Summary:
         return summarize(self.values(metric))
@@ -72,7 +72,9 @@ def group_runs(runs: list[Run]) -> list[Configuration]:
             groups[key] = Configuration(key, config, method_label(config))
         groups[key].runs.append(run)
     for configuration in groups.values():
-        configuration.runs.sort(key=lambda r: (_sortable(r.config.get("seed")), str(r.path)))
+        configuration.runs.sort(
+            key=lambda r: (_sortable((r.config or {}).get("seed")), str(r.path))
+        )
     return sorted(groups.values(), key=sort_key)
 
 
@@ -106,10 +108,11 @@ def varying_fields(configurations: list[Configuration]) -> list[str]:
     names: set[str] = set()
     for configuration in configurations:
         names.update(configuration.config)
+    settings = set(setting_fields())
     varying = [
         name
         for name in names
-        if name not in METHOD_FIELDS
+        if name in settings
         and len({repr(c.config.get(name)) for c in configurations} - {"None"}) > 1
     ]
     return sorted(varying, key=lambda n: FIELD_ORDER.get(n, 999))
@@ -126,7 +129,7 @@ def best(configurations: list[Configuration], metric: str) -> Configuration | No
 
 @dataclass(frozen=True)
 class Comparison:
-    """One configuration against the SGD baseline of its context (issue 4)."""
+    """One configuration against the SGD baseline of its context."""
 
     baseline: Configuration
     delta: float  # mean over trials: this configuration - baseline

@@ -14,7 +14,7 @@ from rsmooth.report.aggregate import (
     group_runs,
 )
 from rsmooth.report.paper import PaperTable, paper_tables
-from rsmooth.report.runs import COMPLETED, STATUSES, Run, read_runs
+from rsmooth.runfolder import COMPLETED, STATUSES, Run, read_runs
 
 
 @dataclass

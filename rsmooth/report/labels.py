@@ -1,68 +1,56 @@
 """What a configuration is: its identity (for grouping trials) and its readable method name.
 
-A configuration is a run config without its seed and without the engine fields that do not
-change the maths. Fields a method does not use (the smoothing scale b of an SGD run, the SAM
-radius of a plain step, ...) are blanked, so runs that differ only there are one configuration
-and the report never shows a column of values that had no effect.
+Both are derived from the registries (rsmooth.registry): each part declares the config fields
+it reads. A configuration is a run config without its seed and without the engine fields that
+do not change the maths; fields that no chosen part reads (the smoothing scale b of an SGD
+run, the SAM radius of a plain step, ...) are blanked, so runs that differ only there are one
+configuration, and a part registered tomorrow with its own field is told apart by that field
+without a line changed here.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import string
 from typing import Any
 
-# Engine-only fields: how fast or where a run computes, not what it computes.
-ENGINE_FIELDS = (
-    "seed",
-    "device",
-    "precision",
-    "channels_last",
-    "compile",
-    "num_threads",
-    "eval_batch_size",
-    "data_dir",
-    "download",
-)
-SMOOTHING_FIELDS = ("scheme", "b", "mu", "alpha", "s0", "detach_kappa", "layers")
-GR_FIELDS = ("gr_gamma", "gr_eps", "gr_normalize")
-# The fields a method label spells out; the other config fields are the "setting".
-METHOD_FIELDS = (
-    "optimizer",
-    "nesterov",
-    "loss",
-    "label_smoothing",
-    "flood",
-    "anneal",
-    *SMOOTHING_FIELDS,
-    "grad_transform",
-    "step_rule",
-    "rho",
-    *GR_FIELDS,
-)
-DEFAULT_MU = 0.75
+from rsmooth.config import ENGINE_FIELDS, RunConfig, field_info, field_names
+from rsmooth.registry import Registry, load_parts
+
+IDENTITY_EXCLUDED = ("seed", *ENGINE_FIELDS)
+# Options of the loss part that are regularizers in their own right: spelled in the label
+# (with the field's short name) when they are on.
+# (None: the field text alone, e.g. ``flood=0.02``.)
+LOSS_OPTIONS: dict[str, str | None] = {"label_smoothing": "label-smoothing", "flood": None}
+
+
+@functools.cache
+def _registries() -> dict[str, Registry]:
+    return load_parts()
+
+
+def part_fields(config: dict[str, Any]) -> set[str]:
+    """The fields read by the parts this configuration chose."""
+    used: set[str] = set()
+    for selector, registry in _registries().items():
+        used.update(registry.fields(str(config.get(selector))))
+    return used
 
 
 def normalize(config: dict[str, Any]) -> dict[str, Any]:
-    """The config as a configuration: engine fields dropped, unused fields set to None."""
-    cfg = {k: v for k, v in config.items() if k not in ENGINE_FIELDS}
-    unused: list[str] = []
-    if cfg.get("anneal") is None:
-        unused += SMOOTHING_FIELDS
-    elif cfg.get("anneal") == "constant":
-        unused += ["b", "mu"]  # the local scheme's s_t is the constant s0 (eq. 17)
-    else:
-        unused += ["s0"]
-    if cfg.get("step_rule") != "sam":
-        unused += ["rho"]
-    if not str(cfg.get("step_rule", "")).startswith("gr-"):
-        unused += GR_FIELDS
-    elif cfg.get("step_rule") == "gr-db":
-        unused += ["gr_eps", "gr_normalize"]  # double backprop is exact: no finite difference
-    if cfg.get("optimizer") != "sgd":
-        unused += ["momentum", "nesterov"]
-    if cfg.get("lr_schedule") != "step":
-        unused += ["lr_drop_at", "lr_drop_factor"]
-    for name in unused:
+    """The config as a configuration: seed and engine fields dropped, fields that no chosen
+    part reads set to None. A field no registered part declares is always kept."""
+    cfg = {k: v for k, v in config.items() if k not in IDENTITY_EXCLUDED}
+    declared = set().union(*(r.declared_fields() for r in _registries().values()))
+    used = part_fields(config)
+    unknown_part = any(
+        config.get(selector) is not None and str(config.get(selector)) not in registry
+        for selector, registry in _registries().items()
+    )
+    if unknown_part:
+        return cfg  # a part of a plugin not loaded here: keep every field, never merge wrongly
+    for name in declared - used:
         if name in cfg:
             cfg[name] = None
     return cfg
@@ -82,15 +70,36 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+_DEFAULTS = RunConfig().to_dict()
+
+
+def _field_text(name: str, value: Any) -> str | None:
+    """``short=value`` for a label; a bool shows its short name when it differs from the
+    default (``normalized``, ``kappa-grad``); an empty short name shows the value alone."""
+    info = field_info(name)
+    short = info["short"] if info["short"] is not None else name
+    default = _DEFAULTS.get(name)
+    if isinstance(value, bool):
+        return short if value != default else None
+    if info.get("label") == "changed" and value == default:
+        return None
+    return fmt(value) if short == "" else f"{short}={fmt(value)}"
+
+
+def _labelled(config: dict[str, Any]) -> list[tuple[Registry, str]]:
+    """The regularizer parts this configuration chose (not the default, not off)."""
+    chosen = []
+    for selector, registry in _registries().items():
+        value = config.get(selector)
+        if registry.labelled and value is not None and value != _DEFAULTS.get(selector):
+            chosen.append((registry, str(value)))
+    return chosen
+
+
 def is_plain(config: dict[str, Any]) -> bool:
     """No regularizer on top of the optimizer: the baseline of the paper's tables."""
-    return (
-        not config.get("label_smoothing")
-        and config.get("flood") is None
-        and config.get("anneal") is None
-        and config.get("grad_transform", "none") == "none"
-        and config.get("step_rule", "plain") == "plain"
-    )
+    options_off = all(config.get(name) in (None, 0, 0.0) for name in LOSS_OPTIONS)
+    return options_off and not _labelled(config)
 
 
 def is_smoothing_only(config: dict[str, Any]) -> bool:
@@ -103,57 +112,40 @@ def is_smoothing_only(config: dict[str, Any]) -> bool:
 
 
 def method_label(config: dict[str, Any], values: bool = True) -> str:
-    """A readable method name, e.g. ``sgd + smoothing global+local laplace b=0.5 alpha=1``.
-
-    With ``values=False`` the grid values (b, alpha, rho, ...) are left out: the *kind* of
-    method, which the plots use for their columns and legends.
-    """
-
-    def with_values(name: str, *pairs: tuple[str, Any]) -> str:
-        shown = [f"{key}={fmt(v)}" for key, v in pairs if v is not None]
-        return " ".join([name, *shown]) if values and shown else name
-
-    optimizer = str(config.get("optimizer", "sgd"))
-    if config.get("nesterov") and optimizer == "sgd":
-        optimizer += "-nesterov"
-    if config.get("grad_transform", "none") != "none":
-        optimizer += f"+{config['grad_transform']}"
-    parts = [optimizer]
-    if config.get("loss", "mse") != "mse":
-        parts[0] += f" ({config['loss']})"
-    if config.get("label_smoothing"):
-        parts.append(with_values("label-smoothing", ("eps", config["label_smoothing"])))
-    anneal = config.get("anneal")
-    if anneal is not None:
-        scheme = config.get("scheme") or ""
-        if anneal == "constant":
-            name = f"smoothing {scheme}".strip()
-            pairs: list[tuple[str, Any]] = [("s0", config.get("s0"))]
-        else:
-            name = f"smoothing {scheme} {anneal}".replace("  ", " ")
-            pairs = [("b", config.get("b"))]
-            if config.get("mu") is not None and config.get("mu") != DEFAULT_MU:
-                pairs.append(("mu", config["mu"]))
-        pairs.append(("alpha", config.get("alpha")))
-        if config.get("layers") not in (None, 1):
-            pairs.append(("layers", config["layers"]))
-        if config.get("detach_kappa") is False:
-            name += " kappa-grad"
-        parts.append(with_values(name, *pairs))
-    step_rule = config.get("step_rule", "plain")
-    if step_rule == "sam":
-        parts.append(with_values("sam", ("rho", config.get("rho"))))
-    elif str(step_rule).startswith("gr-"):
-        name = step_rule + (" normalized" if config.get("gr_normalize") else "")
-        pairs = [("γ", config.get("gr_gamma"))]
-        if step_rule != "gr-db":
-            pairs.append(("ε", config.get("gr_eps")))
-        parts.append(with_values(name, *pairs))
-    elif step_rule != "plain":
-        parts.append(str(step_rule))
-    if config.get("flood") is not None:
-        parts.append(f"flood={fmt(config['flood'])}" if values else "flood")
+    """A readable method name, e.g. ``sgd + smoothing laplace global+local b=0.5 alpha=1``:
+    the optimizer (and a non-default base loss), the loss options that are on, then every
+    regularizer part with the fields it declares. With ``values=False`` the field values are
+    left out: the *kind* of method, which the plots use for their columns and legends."""
+    head = str(config.get("optimizer"))
+    if config.get("loss") not in (None, _DEFAULTS["loss"]):
+        head += f" ({config['loss']})"
+    parts = [head]
+    for name, title in LOSS_OPTIONS.items():
+        if config.get(name) not in (None, 0, 0.0):
+            text = _field_text(name, config[name]) if values or title is None else None
+            parts.append(" ".join(t for t in (title, text) if t))
+    for registry, name in _labelled(config):
+        title, in_title = _title(registry.title(name), config)
+        words = [title]
+        if values:
+            for field in registry.fields(name):
+                if field in in_title or config.get(field) is None:
+                    continue
+                text = _field_text(field, config[field])
+                if text is not None:
+                    words.append(text)
+        parts.append(" ".join(words))
     return " + ".join(parts)
+
+
+def _title(template: str, config: dict[str, Any]) -> tuple[str, set[str]]:
+    """A registered title with its ``{field}`` placeholders filled from the config (a field
+    shown in the title is not repeated as ``field=value``)."""
+    used = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+    filled = template.format_map(
+        {f: fmt(config.get(f)) if config.get(f) is not None else "" for f in used}
+    )
+    return " ".join(filled.split()), used
 
 
 def method_kind(config: dict[str, Any]) -> str:
@@ -162,5 +154,15 @@ def method_kind(config: dict[str, Any]) -> str:
 
 
 def short_kind(kind: str) -> str:
-    """A kind without the implied ``sgd + `` prefix: ``smoothing global+local laplace``."""
+    """A kind without the implied ``sgd + `` prefix: ``smoothing laplace``."""
     return kind.removeprefix("sgd + ")
+
+
+def setting_fields() -> list[str]:
+    """Fields a label does not spell (the setting: model, data, lr, weight decay, ...): the
+    report shows those that vary across its rows as columns."""
+    spelled = set(LOSS_OPTIONS) | {"optimizer", "loss"}
+    for selector, registry in _registries().items():
+        if registry.labelled:
+            spelled |= {selector} | registry.declared_fields()
+    return [n for n in field_names() if n not in spelled and n not in IDENTITY_EXCLUDED]

@@ -4,7 +4,7 @@ A layout applies when the runs are the paper's experiment: the model, data set a
 fraction are read from the configs (Table 1: ResNet20 on all of Fashion-MNIST; Table 2: the
 same on a fraction of it; Table 3: the (model, data) pairs of the paper's Table 3). Each table
 row is one configuration: for a grid (the smoothing scale b, alpha, weight decay) the best of
-the grid by the report's metric, as the paper reports "the best of the grid" (METHODS.md §2).
+the grid by the report's metric, as the paper reports "the best of the grid" (docs/methods.md §2).
 """
 
 from __future__ import annotations

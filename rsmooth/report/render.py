@@ -8,10 +8,10 @@ from typing import Any
 
 from rsmooth.report.aggregate import METRICS, varying_fields
 from rsmooth.report.build import Report
-from rsmooth.report.labels import ENGINE_FIELDS, fmt
+from rsmooth.report.labels import IDENTITY_EXCLUDED, fmt
 from rsmooth.report.paper import PaperTable
-from rsmooth.report.runs import COMPLETED, STATUSES, Run
 from rsmooth.report.stats import Summary
+from rsmooth.runfolder import COMPLETED, STATUSES, Run
 
 SIGNIFICANCE = 0.05
 
@@ -78,7 +78,7 @@ def paper_table_markdown(table: PaperTable, report: Report) -> str:
     for row in table.rows:
         c = row.configuration
         stats = {m: c.stats(m) for m in METRICS}
-        cells = [fmt(row.where[w]) for w in table.where_columns]
+        cells: list[Any] = [fmt(row.where[w]) for w in table.where_columns]
         cells += [row.method, row.details, c.n, accuracy(stats["max"]), accuracy(stats["mean"])]
         if report.paper:
             for m in METRICS:
@@ -152,7 +152,7 @@ def csv_records(report: Report) -> list[dict[str, Any]]:
     records = []
     for c in report.configurations:
         record: dict[str, Any] = {"method": c.label}
-        record.update({k: v for k, v in c.config.items() if k not in ENGINE_FIELDS})
+        record.update({k: v for k, v in c.config.items() if k not in IDENTITY_EXCLUDED})
         record["n"] = c.n
         for m in METRICS:
             s = c.stats(m)

@@ -2,7 +2,7 @@
 
 The report compares a handful of trials per configuration (the paper uses 5), so intervals
 use the t distribution, not the normal one; its CDF is the regularized incomplete beta
-function, evaluated with the continued fraction of Numerical Recipes (Press et al., §6.4).
+function, evaluated with the continued fraction of Numerical Recipes (Press et al., sec. 6.4).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A run's seconds per epoch are taken from completed runs in the out dir that train the same
 model on the same data, subset, batch size and step rule on the same kind of device (the
-step rule sets the passes per step: SAM and F/B-GR 2x, GR-DB about 3x; METHODS.md §4).
+step rule sets the passes per step: SAM and F/B-GR 2x, GR-DB about 3x; docs/methods.md §4).
 Everything else (loss, smoothing, optimizer) changes the cost by a few percent at most.
 """
 
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from rsmooth.sweep.state import CONFIG, SUMMARY, RunStatus, read_summary
+from rsmooth.runfolder import COMPLETED, read_runs
+from rsmooth.sweep.state import RunStatus
 
 CostKey = tuple[Any, ...]
+COST_FIELDS = ("model", "data", "subset", "holdout", "val_start", "batch_size", "step_rule")
 
 
 @dataclass(frozen=True)
@@ -29,32 +29,18 @@ class CostEstimate:
 
 
 def cost_key(cfg: dict[str, Any], device: str) -> CostKey:
-    return (
-        cfg.get("model"),
-        cfg.get("data"),
-        cfg.get("subset"),
-        cfg.get("batch_size"),
-        cfg.get("step_rule"),
-        device,
-    )
+    return (*(cfg.get(name) for name in COST_FIELDS), device)
 
 
 def measured_seconds_per_epoch(out_dir: Path) -> dict[CostKey, float]:
     """Median seconds per epoch (evaluation included) of completed runs under ``out_dir``."""
     samples: dict[CostKey, list[float]] = {}
-    for summary_path in sorted(out_dir.rglob(SUMMARY)) if out_dir.is_dir() else []:
-        folder = summary_path.parent
-        summary = read_summary(folder)
-        epochs = summary.get("epochs_completed") or 0
-        seconds = summary.get("total_seconds")
-        if summary.get("status") != "completed" or not epochs or not seconds:
+    for run in read_runs([out_dir]) if out_dir.is_dir() else []:
+        seconds = (run.summary or {}).get("total_seconds")
+        if run.status != COMPLETED or not run.epochs_done or not isinstance(seconds, float):
             continue
-        try:
-            cfg = yaml.safe_load((folder / CONFIG).read_text()) or {}
-        except (OSError, yaml.YAMLError):
-            continue
-        device = _measured_device(summary.get("environment") or {})
-        samples.setdefault(cost_key(cfg, device), []).append(seconds / epochs)
+        device = _measured_device((run.summary or {}).get("environment") or {})
+        samples.setdefault(cost_key(run.config or {}, device), []).append(seconds / run.epochs_done)
     return {key: statistics.median(values) for key, values in samples.items()}
 
 

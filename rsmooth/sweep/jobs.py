@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rsmooth.config import RunConfig
-from rsmooth.sweep.state import DIVERGED, DONE, TODO, RunStatus
+from rsmooth.runfolder import FINAL, TODO
+from rsmooth.sweep.state import RunStatus
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def plan_jobs(statuses: list[RunStatus], threads: int) -> list[Job]:
     runs whose folder holds a config.yaml resume."""
     jobs = []
     for status in statuses:
-        if status.state in (DONE, DIVERGED):
+        if status.state in FINAL:
             continue
         config = status.run.config
         if config.num_threads is None:

@@ -17,10 +17,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from rsmooth.runfolder import COMPLETED, DIVERGED, FAILED, read_run
 from rsmooth.sweep.jobs import Job, Listener, Outcome, one_line
-from rsmooth.sweep.state import read_summary
 
-FINAL_STATUSES = ("completed", "diverged", "failed")
+FINAL_STATUSES = (COMPLETED, DIVERGED, FAILED)
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10.0
 
@@ -102,13 +102,14 @@ def _die_with_parent() -> None:
 
 
 def _outcome(job: Job, returncode: int, seconds: float, out_dir: Path) -> Outcome:
-    summary = read_summary(job.path)
-    status = summary.get("status")
+    found = read_run(job.path)
+    summary = found.summary or {}
+    status = found.status
     log = log_path(out_dir, job)
     if status in FINAL_STATUSES:
         if log.is_file() and log.stat().st_size == 0:
             log.unlink()  # keep only the logs that say something
-        return Outcome(job, status, seconds, summary.get("error"), summary)
+        return Outcome(job, status, seconds, summary.get("error") or found.reason or None, summary)
     # The process died without a final summary (killed, out of memory, a usage error).
     try:
         tail = one_line(log.read_text(errors="replace")[-4000:])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rsmooth.errors import RsmoothError
+from rsmooth.runfolder import COMPLETED, DIVERGED, FAILED
 from rsmooth.sweep.jobs import Job, Listener, Outcome, one_line, plan_jobs
 from rsmooth.sweep.state import RunStatus
 
@@ -109,6 +110,6 @@ def _outcome(ray: Any, ref: Any, job: Job) -> Outcome:
     except Exception as err:  # the worker died (out of memory, node lost)
         return Outcome(job, "failed", 0.0, one_line(f"{type(err).__name__}: {err}"))
     status = summary.get("status")
-    if status not in ("completed", "diverged", "failed"):
-        status = "failed"
+    if status not in (COMPLETED, DIVERGED, FAILED):
+        status = FAILED
     return Outcome(job, status, seconds, summary.get("error"), summary)

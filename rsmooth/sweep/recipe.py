@@ -133,7 +133,9 @@ def _parse_confirm(raw: Any, seeds: tuple[int, ...], source: str) -> Confirm | N
     _check_keys(raw, CONFIRM_KEYS, source, "confirm: ", "key")
     confirm = Confirm(**{str(k): v for k, v in raw.items()})
     if not _is_int(confirm.trials) or confirm.trials < 1:
-        raise RecipeError(f"{source}: confirm.trials: {confirm.trials!r} (allowed: an integer >= 1)")
+        raise RecipeError(
+            f"{source}: confirm.trials: {confirm.trials!r} (allowed: an integer >= 1)"
+        )
     if not _is_int(confirm.first_seed) or confirm.first_seed < 0:
         raise RecipeError(
             f"{source}: confirm.first_seed: {confirm.first_seed!r} (allowed: an integer >= 0)"

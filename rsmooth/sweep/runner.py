@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsmooth.errors import ConfigError
+from rsmooth.runfolder import DIVERGED, FINAL
 from rsmooth.sweep.jobs import Outcome, plan_jobs
 from rsmooth.sweep.progress import SweepProgress
 from rsmooth.sweep.recipe import PlannedRun
-from rsmooth.sweep.state import DIVERGED, DONE, RunStatus, sweep_status
-
-EXECUTORS = ("local", "ray")
+from rsmooth.sweep.state import RunStatus, sweep_status
 
 
 @dataclass(frozen=True)
@@ -23,13 +21,13 @@ class SweepResult:
 
     @property
     def skipped(self) -> list[RunStatus]:
-        return [s for s in self.statuses if s.state in (DONE, DIVERGED)]
+        return [s for s in self.statuses if s.state in FINAL]
 
     @property
     def problems(self) -> list[tuple[str, str, str | None]]:
         """(run, status, error) of every run that ended diverged or failed, old or new."""
         found = [
-            (s.run.name, "diverged", s.summary.get("error"))
+            (s.run.name, DIVERGED, s.summary.get("error"))
             for s in self.statuses
             if s.state == DIVERGED
         ]
@@ -58,10 +56,8 @@ def run_sweep(
 
     ``jobs``: runs at once (local: default 1; ray: default as many as the cluster fits).
     """
-    if executor not in EXECUTORS:
-        raise ConfigError("--executor", executor, EXECUTORS)
     statuses = sweep_status(runs, out_dir)
-    todo = [s for s in statuses if s.state not in (DONE, DIVERGED)]
+    todo = [s for s in statuses if s.state not in FINAL]
     if not todo:
         return SweepResult(statuses, [])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -77,9 +73,9 @@ def run_sweep(
     else:
         from rsmooth.sweep.ray_exec import run_ray
 
-        at_once = min(jobs, len(todo)) if jobs else None
-        with SweepProgress(len(todo), at_once or len(todo), console) as progress:
+        ray_at_once = min(jobs, len(todo)) if jobs else None
+        with SweepProgress(len(todo), ray_at_once or len(todo), console) as progress:
             outcomes = run_ray(
-                todo, progress, address=ray_address, gpus_per_run=gpus_per_run, parallel=at_once
+                todo, progress, address=ray_address, gpus_per_run=gpus_per_run, parallel=ray_at_once
             )
     return SweepResult(statuses, outcomes)

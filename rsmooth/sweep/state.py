@@ -1,51 +1,27 @@
-"""Where each planned run stands in the out dir, read from its run folder (docs/run-folder.md).
+"""Where each planned run stands in the out dir, read from its run folder (rsmooth.runfolder).
 
-``done`` (summary says completed) and ``diverged`` (a final result: the same seed diverges
-again) are skipped; ``todo`` (no config.yaml yet) starts fresh; ``partial`` (interrupted)
-and ``failed`` (an exception, perhaps transient) resume from their checkpoint.
+``completed`` and ``diverged`` runs are final and skipped; ``todo`` (no config.yaml yet) starts
+fresh; ``running`` (interrupted, or training elsewhere) and ``failed`` (an exception, perhaps
+transient) resume from their checkpoint.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from rsmooth.config import RunConfig
-from rsmooth.errors import RsmoothError
+from rsmooth.config import ENGINE_FIELDS, RunConfig
+from rsmooth.errors import ConfigError, RsmoothError
+from rsmooth.runfolder import CONFIG, FINAL, TODO, UNREADABLE, read_run
 from rsmooth.sweep.recipe import PlannedRun
-
-CONFIG = "config.yaml"
-SUMMARY = "summary.json"
-METRICS = "metrics.jsonl"
-
-DONE, DIVERGED, FAILED, PARTIAL, TODO = "done", "diverged", "failed", "partial", "todo"
-FINAL_STATES = (DONE, DIVERGED)  # not run again
-
-# Fields that say where and how fast a run executes, not what it computes: a run folder
-# written with other values of these is still the same experiment (and --resume keeps its own).
-ENGINE_FIELDS = frozenset(
-    {
-        "device",
-        "precision",
-        "channels_last",
-        "compile",
-        "eval_batch_size",
-        "num_threads",
-        "data_dir",
-        "download",
-    }
-)
 
 
 @dataclass(frozen=True)
 class RunStatus:
     run: PlannedRun
     path: Path
-    state: str
+    state: str  # a rsmooth.runfolder status
     epochs_completed: int
     summary: dict[str, Any]
 
@@ -55,63 +31,41 @@ class RunStatus:
 
     @property
     def epochs_left(self) -> int:
-        return 0 if self.state in FINAL_STATES else max(0, self.epochs - self.epochs_completed)
-
-
-def read_summary(path: Path) -> dict[str, Any]:
-    try:
-        summary = json.loads((path / SUMMARY).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return summary if isinstance(summary, dict) else {}
-
-
-def count_epochs(path: Path) -> int:
-    """Epoch lines in metrics.jsonl; a last line cut by a kill does not count."""
-    try:
-        lines = (path / METRICS).read_text().splitlines()
-    except OSError:
-        return 0
-    count = 0
-    for line in lines:
-        try:
-            json.loads(line)
-        except json.JSONDecodeError:
-            break
-        count += 1
-    return count
+        return 0 if self.state in FINAL else max(0, self.epochs - self.epochs_completed)
 
 
 def run_status(run: PlannedRun, out_dir: Path) -> RunStatus:
     path = out_dir / run.name
-    if not (path / CONFIG).is_file():
+    found = read_run(path)
+    if found.status == TODO:
         return RunStatus(run, path, TODO, 0, {})
-    check_same_experiment(run, path)
-    summary = read_summary(path)
-    state = {"completed": DONE, "diverged": DIVERGED, "failed": FAILED}.get(
-        summary.get("status"), PARTIAL
-    )
-    return RunStatus(run, path, state, count_epochs(path), summary)
+    if found.status == UNREADABLE or found.config is None:
+        raise RsmoothError(f"run folder {path}: {found.reason}; remove the folder to run it again")
+    check_same_experiment(run, path, found.config)
+    return RunStatus(run, path, found.status, found.epochs_done, found.summary or {})
 
 
 def sweep_status(runs: list[PlannedRun], out_dir: Path) -> list[RunStatus]:
     return [run_status(run, out_dir) for run in runs]
 
 
-def check_same_experiment(run: PlannedRun, path: Path) -> None:
+def check_same_experiment(run: PlannedRun, path: Path, stored: dict[str, Any]) -> None:
     """Refuse to skip or resume a folder that holds another experiment (e.g. --set epochs=2)."""
     try:
-        stored = RunConfig.from_dict(yaml.safe_load((path / CONFIG).read_text()) or {})
-    except (yaml.YAMLError, RsmoothError, TypeError, AttributeError):
+        known = {k: v for k, v in stored.items() if k in RunConfig.field_names()}
+        stored_cfg = RunConfig.from_dict(known).to_dict()
+    except (ConfigError, TypeError):
         raise RsmoothError(
-            f"run folder {path}: {CONFIG} is unreadable; remove the folder"
+            f"run folder {path}: its {CONFIG} does not hold a valid config; remove the folder"
         ) from None
     planned = run.config.to_dict()
     differ = [
         f"{key}: {value!r} there, {planned[key]!r} planned"
-        for key, value in stored.to_dict().items()
-        if key not in ENGINE_FIELDS and value != planned[key]
+        for key, value in stored_cfg.items()
+        if key not in ENGINE_FIELDS and value != planned.get(key)
     ]
+    unknown = sorted(set(stored) - set(RunConfig.field_names()))
+    differ += [f"{key}: set there, unknown here (a plugin not loaded?)" for key in unknown]
     if differ:
         raise RsmoothError(
             f"run folder {path} holds a different experiment ({'; '.join(differ[:3])}); "

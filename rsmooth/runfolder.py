@@ -1,0 +1,334 @@
+"""The run folder: the contract between the engine and sweep, report and plot.
+
+One module owns it (format: docs/run-folder.md): the file names, the one status vocabulary,
+the writers (atomic where a reader may look), the tolerant readers, and the paper's two
+per-run metrics. It imports no torch, so `report`, `plot` and `sweep --dry-run` stay light;
+the engine writes its checkpoint bytes through ``atomic_write_bytes``.
+
+Readers never raise on a damaged folder: what cannot be read makes the run ``unreadable``
+with a reason. Every file is read once, metrics before summary: the engine replaces the
+summary atomically after the metrics line of its epoch is appended, so a run whose summary
+says "completed" while our copy of metrics.jsonl is one line short is still ``running``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rsmooth.config import RunConfig, read_yaml
+from rsmooth.errors import ConfigError, RsmoothError
+
+CONFIG = "config.yaml"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"  # the weights of the best epoch on the selection split
+
+# The status of a run, for every reader and writer. summary.json holds one of the first four
+# (the engine's view); a reader derives the rest from what the folder holds.
+RUNNING = "running"  # started and not finished: training now, or interrupted (resumable)
+COMPLETED = "completed"
+DIVERGED = "diverged"  # a NaN/Inf loss: final, the same seed would diverge again
+FAILED = "failed"  # an exception; resumable (it may have been transient)
+TODO = "todo"  # no config.yaml: not started
+UNREADABLE = "unreadable"  # damaged: see the reason
+STATUSES = (COMPLETED, RUNNING, DIVERGED, FAILED, UNREADABLE)
+FINAL = (COMPLETED, DIVERGED)  # a sweep does not run these again
+
+SPLITS = ("val", "holdout")  # the evaluated splits: the official test split, the held-out part
+PAPER_METRICS = ("max", "mean")
+
+
+# ----------------------------------------------------------------------------- the paper's metrics
+def tail_epochs(epochs: int) -> int:
+    """ceil(10% of epochs), at least one: the epochs the paper's "mean" averages over."""
+    return max(1, -(-epochs // 10))  # in integers: 0.1 * 30 is 3.0000000000000004 in floats
+
+
+def paper_metric(
+    records: Sequence[dict[str, Any]], metric: str, epochs: int, split: str = "val"
+) -> float:
+    """A run's number (docs/methods.md §2): ``max`` is the best ``<split>_acc`` over the
+    epochs; ``mean`` the mean ``<split>_acc`` over the last ``tail_epochs(epochs)`` epochs.
+
+    Epochs without the split's accuracy (not evaluated, ``val_start``) are skipped; ``mean``
+    needs every one of its epochs. NaN where the number does not exist (yet).
+    """
+    key = f"{split}_acc"
+    if metric == "max":
+        values = [r[key] for r in records if isinstance(r.get(key), (int, float))]
+        return max(values) if values else math.nan
+    if metric == "mean":
+        first = epochs - tail_epochs(epochs) + 1
+        tail = [r.get(key) for r in records if r["epoch"] >= first]
+        if len(tail) < tail_epochs(epochs) or not all(isinstance(v, (int, float)) for v in tail):
+            return math.nan
+        return math.fsum(tail) / len(tail)  # type: ignore[arg-type]
+    raise ValueError(f"unknown metric {metric!r} (allowed: {', '.join(PAPER_METRICS)})")
+
+
+def summarize(records: Sequence[dict[str, Any]], epochs: int) -> dict[str, Any]:
+    """The headline numbers summary.json repeats (report recomputes them from metrics)."""
+    out: dict[str, Any] = {"epochs_completed": len(records)}
+    evaluated = [r for r in records if isinstance(r.get("val_acc"), (int, float))]
+    if evaluated:
+        best = max(evaluated, key=lambda r: r["val_acc"])
+        out.update(max_val_acc=best["val_acc"], max_val_acc_epoch=best["epoch"])
+        mean = paper_metric(records, "mean", epochs)
+        if not math.isnan(mean):
+            out["mean_val_acc_last10"] = mean
+        out["final_val_acc"] = evaluated[-1]["val_acc"]
+    return out
+
+
+# ----------------------------------------------------------------------------- writing
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then os.replace: readers see old or new.
+
+    The file gets the permissions of a plain ``open()`` (0666 less the umask), not mkstemp's
+    0600, so a group can read the results.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set straight back
+    os.umask(mask)
+    return mask
+
+
+def strict_json(value: Any) -> str:
+    """JSON without the NaN/Infinity tokens the standard forbids: non-finite floats are null
+    (a diverged run's loss), so every reader of the run folder can parse it."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(value), allow_nan=False)
+
+
+class RunFolder:
+    """The writer's side of one run folder (the engine's)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def is_fresh(self) -> bool:
+        return not self.path.exists() or (self.path.is_dir() and not any(self.path.iterdir()))
+
+    def ensure_fresh(self) -> None:
+        if not self.is_fresh():
+            status = read_run(self.path).status
+            raise RsmoothError(
+                f"run folder {self.path} already exists (status: {status}); "
+                f"continue it with --resume {self.path} or choose another --out"
+            )
+
+    def create(self, cfg: RunConfig) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.file(CONFIG), cfg.to_yaml().encode())
+
+    def read_config(self) -> RunConfig:
+        """The run's config, for --resume: any damage is one line naming the file."""
+        path = self.file(CONFIG)
+        if not path.is_file():
+            raise RsmoothError(f"--resume {self.path}: no {CONFIG} there (not a run folder)")
+        try:
+            values = read_yaml(path, CONFIG)
+        except ConfigError as err:
+            raise RsmoothError(f"--resume {self.path}: {err}") from None
+        if not isinstance(values, dict):
+            raise RsmoothError(f"--resume {self.path}: {CONFIG} is not a mapping of fields")
+        return RunConfig.from_dict(values)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        atomic_write_bytes(self.file(SUMMARY), (strict_json(summary) + "\n").encode())
+
+    def truncate_metrics(self, epochs: int) -> list[dict[str, Any]]:
+        """Keep the first ``epochs`` records (those the checkpoint covers)."""
+        kept = read_run(self.path).metrics[:epochs] if self.file(CONFIG).exists() else []
+        atomic_write_bytes(
+            self.file(METRICS), "".join(strict_json(m) + "\n" for m in kept).encode()
+        )
+        return kept
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.file(METRICS), "a") as f:
+            f.write(strict_json(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+# ----------------------------------------------------------------------------- reading
+@dataclass
+class Run:
+    """What one run folder holds, read tolerantly."""
+
+    path: Path
+    status: str
+    config: dict[str, Any] | None = None  # every config field (missing ones: the defaults)
+    metrics: list[dict[str, Any]] = field(default_factory=list)  # one per epoch, by epoch
+    summary: dict[str, Any] | None = None
+    reason: str = ""  # why the run is not completed, for the lists under the tables
+
+    @property
+    def epochs(self) -> int | None:
+        """Epochs the run asks for: the config's, else the summary's."""
+        value = (self.config or {}).get("epochs")
+        if value is None and self.summary:
+            value = self.summary.get("epochs")
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        return value if ok else None
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.metrics)
+
+    def metric(self, metric: str, split: str = "val") -> float:
+        """The paper's ``max`` or ``mean`` of this run on ``split`` (NaN if it has none)."""
+        return paper_metric(self.metrics, metric, self.epochs or len(self.metrics), split)
+
+
+def find_run_dirs(roots: Iterable[Path]) -> list[Path]:
+    """Every folder holding a config.yaml under the given folders (a root may be a run itself)."""
+    found: set[Path] = set()
+    for root in roots:
+        root = Path(root)
+        if (root / CONFIG).is_file():
+            found.add(root)
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            if CONFIG in filenames:
+                found.add(Path(dirpath))
+    return sorted(found)
+
+
+def read_runs(roots: Iterable[Path]) -> list[Run]:
+    return [read_run(path) for path in find_run_dirs(roots)]
+
+
+def read_run(path: str | Path) -> Run:
+    """The run in ``path``, classified; never raises on a damaged folder."""
+    path = Path(path)
+    if not (path / CONFIG).exists():
+        return Run(path, TODO, reason="not started")
+    config, problem = _read_config(path / CONFIG)
+    if config is None:
+        return Run(path, UNREADABLE, reason=problem)
+    metrics, problem = _read_metrics(path / METRICS)
+    if metrics is None:
+        return Run(path, UNREADABLE, config=config, reason=problem)
+    run = Run(path, RUNNING, config=config, metrics=metrics, summary=_read_summary(path / SUMMARY))
+    run.status, run.reason = _classify(run)
+    return run
+
+
+def _read_config(path: Path) -> tuple[dict[str, Any] | None, str]:
+    try:
+        values = read_yaml(path, CONFIG)
+    except ConfigError as err:
+        return None, f"{CONFIG} is not {err.allowed}"
+    if not isinstance(values, dict):
+        return None, f"{CONFIG} is not a mapping of fields"
+    # Runs written by an older rsmooth lack newer fields: those take their defaults, which is
+    # what the older engine did. Keys of plugins not loaded here are kept as they are.
+    config = RunConfig().to_dict()
+    config.update({str(k).replace("-", "_"): v for k, v in values.items()})
+    return config, ""
+
+
+def _read_metrics(path: Path) -> tuple[list[dict[str, Any]] | None, str]:
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return [], ""
+    except OSError as err:
+        return None, f"{METRICS}: {err.strerror or type(err).__name__}"
+    lines = [line for line in text.splitlines() if line.strip()]
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for number, line in enumerate(lines, start=1):
+        record, problem = _parse_record(line)
+        if record is None:
+            if number == len(lines) and problem == "not JSON":
+                break  # a run killed (or being read) while writing its last line
+            return None, f"{METRICS} line {number}: {problem}"
+        by_epoch[record["epoch"]] = record  # a repeated epoch (resume): the later line wins
+    return [by_epoch[e] for e in sorted(by_epoch)], ""
+
+
+def _parse_record(line: str) -> tuple[dict[str, Any] | None, str]:
+    """A metrics line, or (None, what is wrong). Numbers may be null or non-finite (a diverged
+    epoch); anything else that is not a number is damage."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None, "not JSON"
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    epoch = record.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+        return None, f"epoch {epoch!r} is not an integer >= 1"
+    for key, value in record.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return None, f"{key} {value!r} is not a number"
+    return record, ""
+
+
+def _read_summary(path: Path) -> dict[str, Any] | None:
+    try:
+        summary = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None  # absent, or damaged: the run is judged by its metrics
+    return summary if isinstance(summary, dict) else None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _classify(run: Run) -> tuple[str, str]:
+    status = (run.summary or {}).get("status")
+    if status in (DIVERGED, FAILED):
+        error = str((run.summary or {}).get("error", "")).strip().splitlines()
+        return status, (error[0] if error else status)
+    epochs = run.epochs
+    if epochs is None:
+        return UNREADABLE, f"no epoch count in {CONFIG} or {SUMMARY}"
+    for record in run.metrics:
+        for key in ("train_loss", "val_acc", "holdout_acc"):
+            if key in record and not _finite(record[key]):
+                return DIVERGED, f"non-finite {key} in epoch {record['epoch']}"
+    progress = f"{run.epochs_done}/{epochs} epochs"
+    if run.epochs_done < epochs:
+        return RUNNING, progress
+    # All epochs logged. A summary still saying "running" means the engine is between its
+    # last metrics line and its final summary; no summary at all means logs copied without it.
+    if status not in (None, COMPLETED):
+        return RUNNING, f"{progress}, summary status {status!r}"
+    return COMPLETED, ""
