@@ -35,7 +35,7 @@ from rsmooth.pack.objective import PackedObjective
 PACKED_STEP_RULES = ("plain", "sam", "gr-forward", "gr-backward")
 
 
-@dataclass
+@dataclass(eq=False)
 class Run:
     """One run of a pack: the model, optimizer and gradient transform a separate run has."""
 

@@ -76,7 +76,7 @@ def train_packed(
     return [s.summary for s in slots]
 
 
-@dataclass
+@dataclass(eq=False)  # slots are compared by identity (who is in the pack)
 class _Slot:
     """One run of the pack: its folder and how far it got."""
 
@@ -174,6 +174,7 @@ def _finish_epoch(slot: _Slot, record: dict[str, Any], seconds: float, progress)
     slot.folder.append_metrics(record)
     if not all(math.isfinite(record[k]) for k in ("train_loss", "val_loss")):
         slot.write_summary("diverged", error=f"non-finite loss in epoch {record['epoch']}")
+        slot.run = None  # out of every later pack: its model and optimizer state can go
         return
     slot.epoch, slot.step = record["epoch"], record["step"]
     model_state = _Detached(slot.run.model)
