@@ -43,10 +43,7 @@ class Run:
     model: nn.Module  # while packed, its parameters and buffers are views into the pack
     optimizer: torch.optim.Optimizer
     grad_transform: GradTransform
-
-    @property
-    def params(self) -> list[nn.Parameter]:
-        return [p for p in self.model.parameters() if p.requires_grad]
+    params: list[nn.Parameter]  # the trainable ones, as the optimizer holds them
 
 
 def build_run(cfg: RunConfig, env: Environment, spec: DatasetSpec) -> Run:
@@ -56,8 +53,8 @@ def build_run(cfg: RunConfig, env: Environment, spec: DatasetSpec) -> Run:
     model = build_model(cfg.model, spec.in_channels, spec.num_classes).to(env.device)
     if env.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
-    return Run(cfg, model, optimizer, build_grad_transform(cfg))
+    params = [p for p in model.parameters() if p.requires_grad]
+    return Run(cfg, model, build_optimizer(params, cfg), build_grad_transform(cfg), params)
 
 
 class PackedStep:
@@ -75,13 +72,10 @@ class PackedStep:
         self.objective = PackedObjective([r.cfg for r in runs], num_classes, env.device)
         links = bindings(self.model)
         self.params = [b.packed for b in links]
-        # each run's parameters in the packed parameters' order
-        self.run_params = [list(ps) for ps in zip(*(b.runs for b in links), strict=True)]
-        self.grads, grad_views = self._buffers(links)
-        for params, views in zip(self.run_params, grad_views, strict=True):
-            for p, view in zip(params, views, strict=True):
-                p.grad = view
-        self.grad_views = grad_views
+        self.grads, self.grad_views = self._buffers(links)
+        for binding, views in zip(links, zip(*self.grad_views, strict=True), strict=True):
+            for param, view in zip(binding.runs, views, strict=True):
+                param.grad = view  # the run's optimizer and transform read the packed buffer
         if self.rule.startswith("gr-"):  # the probe gradients, beside the kept first ones
             self.probe, self.probe_views = self._buffers(links)
 
