@@ -70,7 +70,8 @@ class PackedObjective:
         return self._cast[dtype]
 
     def __call__(self, logits: Tensor, labels: Tensor, s_t: Tensor) -> Tensor:
-        """Per-run training losses (K,) of logits (K, B, M), labels (K, B) and s_t (K,)."""
+        """Per-run training losses (K,) of logits (K, B, M), labels (K, B) and s_t (K,), where
+        s_t is 0 for the runs without smoothing (as ``smoothing_scale`` gives it)."""
         x = at_least_fp32(logits)
         o = self.options(x.dtype)
         y = F.one_hot(labels, self.num_classes).to(x.dtype)

@@ -167,7 +167,9 @@ def _train(slots: list[_Slot], resume: bool, quiet: bool) -> None:
             slot.write_summary("completed")
 
 
-def _finish_epoch(slot: _Slot, record: dict[str, Any], seconds: float, progress) -> None:
+def _finish_epoch(
+    slot: _Slot, record: dict[str, Any], seconds: float, progress: RunProgress
+) -> None:
     """The engine's end of an epoch, for one run: metrics, divergence, checkpoint, summary."""
     slot.metrics.append(record)
     slot.seconds += seconds
