@@ -69,6 +69,27 @@ def crop_flip(
     return torch.gather(windows, 3, cols)
 
 
+def draw_epoch_plan(
+    num_samples: int, augment: bool, device: torch.device, epoch: int, seed: int
+) -> EpochPlan:
+    """The order and augmentation of one training epoch of ``num_samples`` samples
+    (identical for equal arguments); ``DeviceBatches.epoch_plan`` and packed runs draw here."""
+    # The generator lives on the device: the permutation and offsets are drawn where they
+    # are used, with no host-to-device copy that could stall the queue. The price: the
+    # same seed gives a different order on CPU and on CUDA (their generators differ), which
+    # is acceptable since runs on the two are not bit-identical anyway.
+    generator = torch.Generator(device=device)
+    generator.manual_seed(epoch_seed(seed, epoch))
+    order = torch.randperm(num_samples, generator=generator, device=device)
+    if not augment:
+        return EpochPlan(order, None, None, None)
+    shifts = 2 * CROP_PADDING + 1
+    dy = torch.randint(0, shifts, (num_samples,), generator=generator, device=device)
+    dx = torch.randint(0, shifts, (num_samples,), generator=generator, device=device)
+    flip = torch.rand(num_samples, generator=generator, device=device) < 0.5
+    return EpochPlan(order, dy, dx, flip)
+
+
 class DeviceBatches:
     """Normalised (images, labels) batches of one split, held on ``device``.
 
@@ -121,21 +142,7 @@ class DeviceBatches:
 
     def epoch_plan(self, epoch: int, seed: int) -> EpochPlan:
         """The order and augmentation of one training epoch (identical for equal arguments)."""
-        # The generator lives on the device: the permutation and offsets are drawn where they
-        # are used, with no host-to-device copy that could stall the queue. The price: the
-        # same seed gives a different order on CPU and on CUDA (their generators differ), which
-        # is acceptable since runs on the two are not bit-identical anyway.
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(epoch_seed(seed, epoch))
-        n = self.num_samples
-        order = torch.randperm(n, generator=generator, device=self.device)
-        if not self.augment:
-            return EpochPlan(order, None, None, None)
-        shifts = 2 * CROP_PADDING + 1
-        dy = torch.randint(0, shifts, (n,), generator=generator, device=self.device)
-        dx = torch.randint(0, shifts, (n,), generator=generator, device=self.device)
-        flip = torch.rand(n, generator=generator, device=self.device) < 0.5
-        return EpochPlan(order, dy, dx, flip)
+        return draw_epoch_plan(self.num_samples, self.augment, self.device, epoch, seed)
 
     def batches(self, epoch: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(images in ``dtype``, int64 labels) batches of one epoch."""
@@ -149,17 +156,26 @@ class DeviceBatches:
             window = slice(start, start + self.batch_size)
             indices = plan.order[window]
             if plan.dy is None or plan.dx is None or plan.flip is None:
-                images = self.images.index_select(0, indices)
+                images = self.gather(indices)
             else:
-                images = crop_flip(
-                    self.images,
-                    indices,
-                    plan.dy[window],
-                    plan.dx[window],
-                    plan.flip[window],
-                    self.image_size,
-                )
-            yield self._normalize(images), self.labels.index_select(0, indices)
+                images = self.gather(indices, plan.dy[window], plan.dx[window], plan.flip[window])
+            yield images, self.labels.index_select(0, indices)
+
+    def gather(
+        self,
+        indices: torch.Tensor,
+        dy: torch.Tensor | None = None,
+        dx: torch.Tensor | None = None,
+        flip: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The normalised images of samples ``indices`` (any order, repeats allowed): plain, or
+        with the crop offsets and flips of an epoch plan on an augmented split. Packed runs
+        (rsmooth/pack) draw K runs' batches with one call."""
+        if dy is None or dx is None or flip is None:
+            images = self.images.index_select(0, indices)
+        else:
+            images = crop_flip(self.images, indices, dy, dx, flip, self.image_size)
+        return self._normalize(images)
 
     def _normalize(self, images: torch.Tensor) -> torch.Tensor:
         normalized = images.to(torch.float32).mul_(self._scale).add_(self._shift)
