@@ -20,6 +20,7 @@ import torch
 
 from rsmooth.config import RunConfig
 from rsmooth.data import DATASETS, DeviceBatches, load_splits
+from rsmooth.data.synthetic import write_synthetic
 from rsmooth.engine import train_run
 from rsmooth.methods import build_loss
 from rsmooth.methods.smoothing import smoothing_scale
@@ -28,7 +29,6 @@ from rsmooth.pack import PackedStepper, group_packs, pack_model, packable, train
 from rsmooth.pack.batches import PackedBatches
 from rsmooth.pack.models import bindings, run_views
 from rsmooth.pack.objective import PackedObjective
-from tests.datasets import WRITERS
 
 torch.set_num_threads(1)
 RTOL = 1e-12
@@ -51,12 +51,12 @@ def float64(monkeypatch):
 
 @pytest.fixture(scope="module")
 def fmnist(tmp_path_factory) -> Path:
-    return WRITERS["fashion-mnist"](tmp_path_factory.mktemp("fmnist"), 24, 16)
+    return write_synthetic("fashion-mnist", tmp_path_factory.mktemp("fmnist"), 24, 16)
 
 
 @pytest.fixture(scope="module")
 def cifar(tmp_path_factory) -> Path:
-    return WRITERS["cifar10"](tmp_path_factory.mktemp("cifar"), 30, 16)
+    return write_synthetic("cifar10", tmp_path_factory.mktemp("cifar"), 30, 16)
 
 
 def tiny(data_dir: Path, **fields) -> RunConfig:
@@ -82,8 +82,8 @@ def assert_same_records(packed: Path, separate: Path) -> None:
     for a, b in zip(ours, theirs, strict=True):
         assert set(a) == set(b)
         for key in set(a) - TIMING_KEYS:
-            if isinstance(b[key], float) and math.isnan(b[key]):
-                assert math.isnan(a[key]), key
+            if b[key] is None or (isinstance(b[key], float) and math.isnan(b[key])):
+                assert a[key] is None or math.isnan(a[key]), key  # strict JSON: NaN is null
             else:
                 assert a[key] == pytest.approx(b[key], rel=RTOL, abs=1e-300), (key, a, b)
 
@@ -167,7 +167,7 @@ def test_packed_objective_is_each_runs_objective(dtype):
 
 @pytest.mark.parametrize("data, subset", [("fashion-mnist", 1.0), ("cifar10", 0.8)])
 def test_packed_batches_are_each_runs_own(tmp_path, data, subset):
-    root = WRITERS[data](tmp_path, 30, 8)
+    root = write_synthetic(data, tmp_path, 30, 8)
     cfgs = [RunConfig(data=data, data_dir=str(root), subset=subset, seed=s) for s in (5, 6, 7)]
     spec = DATASETS.get(data)
     splits = [load_splits(c)[1] for c in cfgs]
@@ -274,10 +274,10 @@ def test_kill_and_resume_gives_the_unbroken_results(float64, fmnist, tmp_path, m
     # killed after run 0 wrote its epoch-2 checkpoint, before run 1 wrote its own
     save = pack_train.save_checkpoint
 
-    def killed(folder, model, optimizer, epoch, *rest):
-        if epoch == 2 and folder.path.name == "broken1":
+    def killed(folder, model, optimizer, progress):
+        if progress.epoch == 2 and folder.path.name == "broken1":
             raise KeyboardInterrupt
-        save(folder, model, optimizer, epoch, *rest)
+        save(folder, model, optimizer, progress)
 
     monkeypatch.setattr(pack_train, "save_checkpoint", killed)
     broken = [tmp_path / f"broken{i}" for i in range(2)]
@@ -301,10 +301,10 @@ def test_the_engine_resumes_a_packed_run(float64, fmnist, tmp_path, monkeypatch)
     cfgs = [tiny(fmnist, seed=s, epochs=3, grad_transform="agr", anneal="laplace") for s in (1, 2)]
     save = pack_train.save_checkpoint
 
-    def stop_after_epoch_1(folder, model, optimizer, epoch, *rest):
-        if epoch == 2:
+    def stop_after_epoch_1(folder, model, optimizer, progress):
+        if progress.epoch == 2:
             raise KeyboardInterrupt
-        save(folder, model, optimizer, epoch, *rest)
+        save(folder, model, optimizer, progress)
 
     monkeypatch.setattr(pack_train, "save_checkpoint", stop_after_epoch_1)
     packed = [tmp_path / f"packed{i}" for i in range(2)]

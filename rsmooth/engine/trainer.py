@@ -121,7 +121,7 @@ def _train(
     total_steps = cfg.epochs * len(run.train)
     environment = run.method.env.describe(cfg)
     started = time.perf_counter()
-    best = _best_so_far(metrics, cfg)
+    best = best_so_far(metrics, cfg)
 
     def seconds() -> float:
         return progress.seconds + time.perf_counter() - started
@@ -153,12 +153,12 @@ def _train(
                         record.update(evaluate(run.method, batches, split))
                 metrics.append(record)
                 folder.append_metrics(record)
-                if not _finite(record):
+                if not finite(record):
                     return write_summary(
                         "diverged", error=f"non-finite loss in epoch {record['epoch']}"
                     )
                 # best.pt before the checkpoint: a kill between the two replays this epoch.
-                best = _keep_best(folder, run.method, record, best, cfg)
+                best = keep_best(folder, run.method.model, record, best, cfg)
                 progress = Progress(epoch + 1, record["step"], seconds())
                 save_checkpoint(folder, run.method.model, run.method.optimizer, progress)
                 write_summary("running")
@@ -242,7 +242,8 @@ def evaluate(method: Method, batches: DeviceBatches, split: str) -> dict[str, fl
     return {f"{split}_loss": loss_sum.item() / seen, f"{split}_acc": 100.0 * correct.item() / seen}
 
 
-def _finite(record: dict[str, Any]) -> bool:
+def finite(record: dict[str, Any]) -> bool:
+    """Every loss of the epoch record is finite (else the run diverged)."""
     return all(math.isfinite(v) for k, v in record.items() if k.endswith("_loss"))
 
 
@@ -253,13 +254,13 @@ def _selection_key(cfg: RunConfig) -> str:
     return "holdout_acc" if cfg.holdout > 0 else "val_acc"
 
 
-def _best_so_far(metrics: list[dict[str, Any]], cfg: RunConfig) -> float:
+def best_so_far(metrics: list[dict[str, Any]], cfg: RunConfig) -> float:
     values = [m[_selection_key(cfg)] for m in metrics if _selection_key(cfg) in m]
     return max(values, default=-math.inf)
 
 
-def _keep_best(
-    folder: RunFolder, method: Method, record: dict[str, Any], best: float, cfg: RunConfig
+def keep_best(
+    folder: RunFolder, model: Any, record: dict[str, Any], best: float, cfg: RunConfig
 ) -> float:
     """Write best.pt (the weights alone: torch.load(..., weights_only=True)) when this epoch
     beats every earlier one on the selection accuracy; returns the best value so far."""
@@ -267,7 +268,7 @@ def _keep_best(
     if value is None or value <= best:
         return best
     buffer = io.BytesIO()
-    torch.save(method.model.state_dict(), buffer)
+    torch.save(model.state_dict(), buffer)
     atomic_write_bytes(folder.file(BEST), buffer.getvalue())
     return float(value)
 

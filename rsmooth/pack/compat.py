@@ -31,6 +31,7 @@ SHARED = {
     "subset": "equal training-set sizes give equal batches per step",
     "holdout": "equal training-set sizes give equal batches per step",
     "epochs": "the runs step in lockstep",
+    "val_start": "the runs are evaluated in the same epochs",
     "batch_size": "the runs step in lockstep on equal batches",
     "eval_batch_size": "the runs are evaluated on the same batches",
     "precision": "one forward pass runs at one precision",

@@ -28,15 +28,16 @@ import torch
 
 from rsmooth.config import RunConfig
 from rsmooth.data import DeviceBatches, Split, load_splits
+from rsmooth.engine.checkpoint import Progress, load_checkpoint, save_checkpoint
 from rsmooth.engine.environment import Environment, select_environment
 from rsmooth.engine.progress import RunProgress
-from rsmooth.engine.runfolder import CHECKPOINT, CONFIG, RunFolder, summarize
-from rsmooth.engine.trainer import load_checkpoint, save_checkpoint
+from rsmooth.engine.trainer import best_so_far, finite, keep_best, val_first_epoch
 from rsmooth.methods import lr_at
 from rsmooth.methods.smoothing import smoothing_scale
 from rsmooth.pack.batches import PackedBatches, packed_layout
 from rsmooth.pack.compat import packable
 from rsmooth.pack.step import PackedStep, Run, build_run
+from rsmooth.runfolder import CHECKPOINT, COMPLETED, CONFIG, RunFolder, read_run, summarize
 
 
 def train_packed(
@@ -65,8 +66,9 @@ def train_packed(
         slots.append(_Slot(cfg.resolve(), folder))
     for slot in slots:
         slot.packed_with = [str(s.folder.path) for s in slots if s is not slot]
-        if resume and slot.folder.read_summary().get("status") == "completed":
-            slot.summary = slot.folder.read_summary()
+        found = read_run(slot.folder.path)
+        if resume and found.status == COMPLETED:
+            slot.summary = found.summary or {}
     todo = [s for s in slots if s.summary is None]
     if todo:
         ok, reason = packable([s.cfg for s in todo])
@@ -85,6 +87,7 @@ class _Slot:
     run: Run | None = None
     train_split: Split | None = None
     epoch: int = 0  # epochs done: the next epoch to train
+    best: float = -math.inf  # best.pt's selection accuracy so far
     step: int = 0
     seconds: float = 0.0  # wall time of the epochs it trained in, across resumes
     metrics: list[dict[str, Any]] = field(default_factory=list)
@@ -96,7 +99,7 @@ class _Slot:
         summary = {
             "status": status,
             **self.base,
-            **summarize(self.metrics, self.cfg.epochs),
+            **summarize(self.metrics, self.cfg.epochs or 0),
             "total_seconds": self.seconds,
             **extra,
             "packed_with": self.packed_with,
@@ -115,10 +118,10 @@ def _train(slots: list[_Slot], resume: bool, quiet: bool) -> None:
         slot.train_split = split
         slot.run = build_run(slot.cfg, env, spec)
         if resume and slot.folder.file(CHECKPOINT).exists():
-            slot.epoch, slot.step, slot.seconds = load_checkpoint(
-                slot.folder, slot.run.model, slot.run.optimizer, env
-            )
+            progress = load_checkpoint(slot.folder, slot.run.model, slot.run.optimizer, env.device)
+            slot.epoch, slot.step, slot.seconds = progress.epoch, progress.step, progress.seconds
             slot.metrics = slot.folder.truncate_metrics(slot.epoch)
+            slot.best = best_so_far(slot.metrics, slot.cfg)
         else:
             slot.folder.create(slot.cfg)
             slot.folder.truncate_metrics(0)
@@ -135,9 +138,9 @@ def _train(slots: list[_Slot], resume: bool, quiet: bool) -> None:
         if split is not None
     ]
     pack: _Pack | None = None
-    progress = RunProgress(cfg, math.ceil(len(train_splits[0]) / cfg.batch_size), enabled=not quiet)
+    display = RunProgress(cfg, math.ceil(len(train_splits[0]) / cfg.batch_size), enabled=not quiet)
     try:
-        with progress:
+        with display:
             for epoch in range(min(s.epoch for s in slots), cfg.epochs):
                 active = [s for s in slots if s.summary is None and s.epoch == epoch]
                 if not active:
@@ -145,13 +148,15 @@ def _train(slots: list[_Slot], resume: bool, quiet: bool) -> None:
                 if pack is None or pack.slots != active:  # a run joined or left: pack again
                     pack = _Pack(active, env, spec, dtype)
                 started = time.perf_counter()
-                records = pack.train_epoch(epoch, progress.batch_advance(epoch))
+                records = pack.train_epoch(epoch, display.batch_advance(epoch))
                 for prefix, batches in eval_batches:
+                    if prefix == "val" and epoch < val_first_epoch(cfg):
+                        continue  # val_start: the test split is evaluated late only
                     for record, result in zip(records, pack.evaluate(batches, prefix), strict=True):
                         record.update(result)
                 seconds = time.perf_counter() - started
                 for slot, record in zip(active, records, strict=True):
-                    _finish_epoch(slot, record, seconds, progress)
+                    _finish_epoch(slot, record, seconds, display)
     except (KeyboardInterrupt, SystemExit):
         for slot in slots:
             if slot.summary is None:
@@ -174,14 +179,19 @@ def _finish_epoch(
     slot.metrics.append(record)
     slot.seconds += seconds
     slot.folder.append_metrics(record)
-    if not all(math.isfinite(record[k]) for k in ("train_loss", "val_loss")):
+    if not finite(record):
         slot.write_summary("diverged", error=f"non-finite loss in epoch {record['epoch']}")
         slot.run = None  # out of every later pack: its model and optimizer state can go
         return
+    assert slot.run is not None
     slot.epoch, slot.step = record["epoch"], record["step"]
     model_state = _Detached(slot.run.model)
+    slot.best = keep_best(slot.folder, model_state, record, slot.best, slot.cfg)
     save_checkpoint(
-        slot.folder, model_state, slot.run.optimizer, slot.epoch, slot.step, slot.seconds
+        slot.folder,
+        model_state,  # type: ignore[arg-type]  (save_checkpoint reads state_dict() only)
+        slot.run.optimizer,
+        Progress(slot.epoch, slot.step, slot.seconds),
     )
     slot.write_summary("running")
     progress.epoch_done(record)
