@@ -17,7 +17,8 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"  # the weights of the best epoch on the selection split
+LOCK = ".lock"  # held (flock) by the one process that trains the run
+LOCK_FD_ENV = "RSMOOTH_RUN_LOCK_FD"  # a sweep's child inherits its run's lock on this fd
 
 # The status of a run, for every reader and writer. summary.json holds one of the first four
 # (the engine's view); a reader derives the rest from what the folder holds.
@@ -140,7 +143,18 @@ class RunFolder:
         return self.path / name
 
     def is_fresh(self) -> bool:
-        return not self.path.exists() or (self.path.is_dir() and not any(self.path.iterdir()))
+        if not self.path.exists():
+            return True
+        return self.path.is_dir() and all(p.name == LOCK for p in self.path.iterdir())
+
+    def remove_litter(self) -> list[Path]:
+        """Delete the temporary files a killed writer left (``.<name>.*.tmp``); call it while
+        holding the lock, so that no live writer owns them."""
+        removed = []
+        for path in self.path.glob(".*.tmp"):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        return removed
 
     def ensure_fresh(self) -> None:
         if not self.is_fresh():
@@ -183,6 +197,79 @@ class RunFolder:
             f.write(strict_json(record) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+# ----------------------------------------------------------------------------- ownership
+class RunLockedError(RsmoothError):
+    """Another process holds the run folder's lock (it is training that run)."""
+
+
+@contextmanager
+def run_lock(path: str | Path) -> Iterator[int]:
+    """Own the run folder ``path`` for the block: an exclusive, non-blocking ``flock`` on its
+    ``.lock`` file, which the kernel releases when the process ends, however it ends (no stale
+    locks after a SIGKILL). Raises RunLockedError if another process holds it. A sweep's child
+    process adopts the lock its parent took for it (fd in RSMOOTH_RUN_LOCK_FD) instead."""
+    folder = Path(path)
+    inherited = _inherited_lock(folder)
+    if inherited is not None:
+        yield inherited
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        if not try_flock(fd):
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise RunLockedError(
+                f"run folder {folder} is being trained by another process (pid {holder}); "
+                "wait for it, or stop it first"
+            )
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield fd
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def try_flock(fd: int) -> bool:
+    """Take an exclusive flock on ``fd`` without waiting; False if another holder has it."""
+    try:
+        import fcntl
+    except ImportError:  # not a Unix: no locking (documented in docs/run-folder.md)
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def is_locked(path: str | Path) -> bool:
+    """Whether another process holds the run folder's lock now (a probe: take and release)."""
+    lock = Path(path) / LOCK
+    if not lock.exists():
+        return False
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        return not try_flock(fd)
+    finally:
+        os.close(fd)
+
+
+def _inherited_lock(folder: Path) -> int | None:
+    """The lock fd a parent passed down for exactly this folder's lock file, if any."""
+    text = os.environ.get(LOCK_FD_ENV)
+    if not text:
+        return None
+    try:
+        fd = int(text)
+        same = os.path.samestat(os.fstat(fd), os.stat(folder / LOCK))
+    except (ValueError, OSError):
+        return None
+    return fd if same else None
 
 
 # ----------------------------------------------------------------------------- reading

@@ -78,6 +78,7 @@ def test_train_writes_the_run_folder(fmnist, tmp_path, capsys):
         "summary.json",
         "checkpoint.pt",
         "best.pt",
+        ".lock",  # flock'ed by the process that trains the run (released at its exit)
     }
     best_weights = torch.load(out / "best.pt", weights_only=True)  # plain weights, no pickle
     best_epoch = json.loads((out / "summary.json").read_text())["max_val_acc_epoch"]
@@ -154,10 +155,13 @@ def test_existing_run_folder_is_never_overwritten(fmnist, tmp_path, capsys):
     assert code == 2
     assert "already exists" in err and "--resume" in err
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
-    # resuming a completed run is a no-op
+    # resuming a completed run is a no-op (but for the lock it takes while it looks)
     code, _ = run_cli(["train", "--resume", str(out), "--quiet"], capsys)
     assert code == 0
-    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    after = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert {k: v for k, v in after.items() if k != ".lock"} == {
+        k: v for k, v in before.items() if k != ".lock"
+    }
 
 
 @pytest.mark.slow

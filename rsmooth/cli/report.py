@@ -1,4 +1,4 @@
-"""``rsmooth report``: tables of run folders (docs/report.md): Markdown, report.md, report.csv."""
+"""``rsmooth report``: tables of run folders (docs/report.md): Markdown, LaTeX or CSV."""
 
 from __future__ import annotations
 
@@ -26,23 +26,38 @@ def report(
     ] = False,
     out: Annotated[
         str | None,
-        typer.Option(help="Folder for report.md and report.csv.", show_default="the first DIR"),
+        typer.Option(help="Folder for report.md, report.csv (report.tex).", show_default="DIR"),
     ] = None,
     metric: Annotated[
-        str,
-        typer.Option(help="max or mean: picks the best of a grid and the numbers compared."),
+        str, typer.Option(help="max or mean: the number compared (and chosen on).")
     ] = "max",
+    select: Annotated[
+        str,
+        typer.Option(
+            help="Split the best of each grid is chosen on: val (the test split, the paper's "
+            "protocol) or holdout (the runs' held-out training images). Reported numbers are "
+            "always the test split's."
+        ),
+    ] = "val",
+    interval: Annotated[
+        str, typer.Option(help="What ± shows: ci95 (95% t-interval) or std.")
+    ] = "ci95",
+    format: Annotated[str, typer.Option(help="What to print: md, csv or latex.")] = "md",
 ) -> None:
-    """Group runs over seeds; tabulate max and mean accuracy with 95% intervals, the paper's
-    tables and the differences from SGD.
+    """Group runs over seeds; compare each method, the best of its grid, with tuned SGD: the
+    difference, its 95% interval, Welch's p and Holm's adjustment; lay out the paper's tables.
 
-    Safe while a sweep is still writing: unfinished, diverged and unreadable runs are listed
-    under the tables, never counted.
+    Confirmation runs of a sweep (confirm/) are the headline. Safe while a sweep is still
+    writing: unfinished, diverged and unreadable runs are listed, never counted.
     """
-    from rsmooth.report import build_report, to_markdown, write_report
+    from rsmooth.errors import ConfigError
+    from rsmooth.report import FORMATS, build_report, render, write_report
 
+    if format not in FORMATS:
+        raise ConfigError("format", format, FORMATS)
     out_dir = check_output_dir(out, "--out") if out is not None else None
-    result = build_report(dirs, metric=metric, paper=paper)
-    typer.echo(to_markdown(result), nl=False)
-    md_path, csv_path = write_report(result, out_dir or dirs[0])
-    typer.echo(f"wrote {md_path} and {csv_path}", err=True)
+    result = build_report(dirs, metric=metric, paper=paper, select=select, interval=interval)
+    typer.echo(render(result, format), nl=False)
+    formats = ("md", "csv", "latex") if format == "latex" else ("md", "csv")
+    paths = write_report(result, out_dir or dirs[0], formats)
+    typer.echo("wrote " + ", ".join(str(p) for p in paths), err=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -82,7 +81,9 @@ def sweep(
     """
     from rich.console import Console
 
-    from rsmooth.sweep import expand, load_recipe, parse_overrides, run_sweep, sweep_status
+    from rsmooth.sweep import expand, load_recipe, parse_overrides, sweep_status
+    from rsmooth.sweep.confirm import check_selectable
+    from rsmooth.sweep.runner import confirmation_runs, run_recipe
 
     console = Console()
     if not console.is_terminal:
@@ -94,34 +95,51 @@ def sweep(
     if device is not None:
         overrides.update(parse_overrides([f"device={device}"]))
     runs = expand(parsed, overrides, trials)  # every config resolved before anything runs
+    check_selectable(parsed, runs)
     out_dir = check_output_dir(out, "--out") if out is not None else Path("runs") / parsed.name
     if dry_run:
         _print_plan(console, parsed.name, sweep_status(runs, out_dir), out_dir)
+        if parsed.confirm is not None:
+            planned, note = _confirmation_plan(parsed, runs, out_dir, confirmation_runs)
+            if planned:
+                title = f"{parsed.name} confirmation ({note})"
+                _print_plan(console, title, sweep_status(planned, out_dir), out_dir)
+            else:
+                per = f"{parsed.confirm.trials} fresh seeds from {parsed.confirm.first_seed}"
+                console.print(f"confirmation: each variant's winner on {per}; {note}")
         return
     if executor == "ray":
         from rsmooth.sweep.ray_exec import import_ray
 
         import_ray()  # fail in one line now if Ray is missing, not after the first run
-    # SIGTERM (a job scheduler, `kill`) stops the runs like Ctrl-C: at a resumable point.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        result = run_sweep(
-            runs,
-            out_dir,
-            jobs=jobs,
-            executor=executor,
-            ray_address=ray_address,
-            gpus_per_run=gpus_per_run,
-        )
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    _print_result(console, parsed.name, out_dir, result)
-    if result.problems:
+    # Ctrl-C and SIGTERM stop the runs at a resumable point (rsmooth.cli.main).
+    stages = run_recipe(
+        parsed,
+        runs,
+        out_dir,
+        jobs=jobs,
+        executor=executor,
+        ray_address=ray_address,
+        gpus_per_run=gpus_per_run,
+    )
+    problems = False
+    for stage in stages:
+        name = parsed.name if stage.stage == "grid" else f"{parsed.name} confirmation"
+        if stage.result is None:
+            console.print(f"{name}: {stage.note}")
+            continue
+        _print_result(console, name, out_dir, stage.result)
+        problems = problems or bool(stage.result.problems)
+    if problems:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _confirmation_plan(recipe: Any, runs: Any, out_dir: Path, plan: Any) -> tuple[list, str]:
+    """The confirmation runs a dry run can show: only once the grid is finished (choosing
+    writes selection.json, which a dry run may do: it is a pure function of the grid)."""
+    if not out_dir.is_dir():
+        return [], "after the grid"
+    return plan(recipe, runs, out_dir)
 
 
 def _print_plan(console: Any, name: str, statuses: list[RunStatus], out_dir: Path) -> None:
@@ -135,8 +153,9 @@ def _print_plan(console: Any, name: str, statuses: list[RunStatus], out_dir: Pat
     table.add_column("epochs", justify="right")
     colors = {"completed": "green", "running": "yellow", "failed": "red", "diverged": "red"}
     for status in statuses:
+        state = "training now" if status.held else status.state
         color = colors.get(status.state)
-        shown = f"[{color}]{status.state}[/]" if color else status.state
+        shown = f"[{color}]{state}[/]" if color else state
         table.add_row(status.run.name, shown, f"{status.epochs_completed}/{status.epochs}")
     console.print(table)
     counts: dict[str, int] = {}
@@ -163,9 +182,11 @@ def _print_plan(console: Any, name: str, statuses: list[RunStatus], out_dir: Pat
 def _print_result(console: Any, name: str, out_dir: Path, result: SweepResult) -> None:
     done_before = len([s for s in result.statuses if s.state == "completed"])
     completed = len([o for o in result.outcomes if o.status == "completed"])
+    elsewhere = len(result.held_elsewhere)
     console.print(
         f"sweep {name}: {len(result.statuses)} runs in {out_dir}: {done_before} already done, "
         f"{completed} completed now, {len(result.problems)} failed or diverged"
+        + (f", {elsewhere} left to another process that is training them" if elsewhere else "")
     )
     if result.problems:
         from rich.table import Table

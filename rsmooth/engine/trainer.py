@@ -37,6 +37,7 @@ from rsmooth.runfolder import (
     RunFolder,
     atomic_write_bytes,
     read_run,
+    run_lock,
     summarize,
 )
 
@@ -54,19 +55,33 @@ def train_run(
     epoch's checkpoint intact.
     """
     folder = RunFolder(out_dir)
-    cfg = _config_of(cfg, folder, resume)
-    if resume and read_run(folder.path).status == COMPLETED:
-        return read_run(folder.path).summary or {}
-    env = select_environment(cfg)
-    run = prepare(cfg, env)
-    if resume and folder.file(CHECKPOINT).exists():
-        progress = load_checkpoint(folder, run.method.model, run.method.optimizer, env.device)
-        metrics = folder.truncate_metrics(progress.epoch)
-    else:
-        folder.create(cfg)
-        metrics = folder.truncate_metrics(0)
-        progress = Progress(0, 0, 0.0)
-    return _train(cfg, folder, run, progress, metrics, quiet)
+    if not resume:  # everything checked, the data loaded, before the folder is created
+        cfg = _config_of(cfg, folder, resume)
+        env = select_environment(cfg)
+        run = prepare(cfg, env)
+        with run_lock(folder.path):
+            folder.ensure_fresh()  # again, now that no other process can start it
+            folder.create(cfg)
+            metrics = folder.truncate_metrics(0)
+            return _train(cfg, folder, run, Progress(0, 0, 0.0), metrics, quiet)
+    if cfg is None and not folder.file(CONFIG).is_file():
+        folder.read_config()  # the one-line error for a folder that holds no run
+    with run_lock(folder.path):  # before reading its state: one process trains a run
+        folder.remove_litter()
+        cfg = _config_of(cfg, folder, resume)
+        found = read_run(folder.path)
+        if found.status == COMPLETED:
+            return found.summary or {}
+        env = select_environment(cfg)
+        run = prepare(cfg, env)
+        if folder.file(CHECKPOINT).exists():
+            progress = load_checkpoint(folder, run.method.model, run.method.optimizer, env.device)
+            metrics = folder.truncate_metrics(progress.epoch)
+        else:
+            folder.create(cfg)
+            metrics = folder.truncate_metrics(0)
+            progress = Progress(0, 0, 0.0)
+        return _train(cfg, folder, run, progress, metrics, quiet)
 
 
 def _config_of(cfg: RunConfig | None, folder: RunFolder, resume: bool) -> RunConfig:

@@ -1,10 +1,11 @@
 """`rsmooth report`: read run folders, group trials, compare methods, lay out the paper's tables.
 
-runs (read run folders) -> aggregate (configurations, statistics, SGD comparisons) ->
-paper (Tables 1-3 and the published numbers) -> render (Markdown, CSV).
+rsmooth.runfolder (read run folders) -> aggregate (configurations, selection on a chosen split,
+comparisons with tuned SGD) -> stats (scipy: intervals, Welch, Holm) -> paper (Tables 1-3, the
+published numbers, protocol checks) -> render (Markdown, LaTeX, CSV).
 """
 
 from rsmooth.report.build import Report, build_report
-from rsmooth.report.render import to_markdown, write_report
+from rsmooth.report.render import FORMATS, render, to_markdown, write_report
 
-__all__ = ["Report", "build_report", "to_markdown", "write_report"]
+__all__ = ["FORMATS", "Report", "build_report", "render", "to_markdown", "write_report"]

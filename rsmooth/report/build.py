@@ -1,31 +1,46 @@
-"""One report: the runs read, their configurations, the SGD comparisons and paper tables."""
+"""One report: the runs read, their configurations, the comparisons with tuned SGD and the
+paper's tables, under one selection protocol (docs/report.md)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rsmooth.errors import ConfigError, RsmoothError
 from rsmooth.report.aggregate import (
+    CONFIRM,
     METRICS,
+    SELECT_SPLITS,
     Comparison,
     Configuration,
-    compare_to_baseline,
+    compare,
     group_runs,
 )
 from rsmooth.report.paper import PaperTable, paper_tables
+from rsmooth.report.stats import INTERVALS
 from rsmooth.runfolder import COMPLETED, STATUSES, Run, read_runs
+
+SELECTION_FILE = "selection.json"  # written by a sweep's confirmation stage, beside its runs
 
 
 @dataclass
 class Report:
     roots: list[Path]
-    metric: str  # chooses the best of a grid and the numbers the significance test compares
+    metric: str  # chooses the best of a grid and the numbers compared
+    select: str  # the split the best of a grid is chosen on: val (the paper's) or holdout
+    interval: str  # what ± shows beside a mean: ci95 or std
     paper: bool  # show the published numbers beside ours
     runs: list[Run]
     configurations: list[Configuration]
-    comparisons: dict[str, Comparison]  # by Configuration.key
+    comparisons: list[Comparison]
     tables: list[PaperTable]
+    selections: list[dict[str, Any]]  # the sweeps' own records of their confirmation choice
+
+    @property
+    def confirmed(self) -> bool:
+        return any(c.stage == CONFIRM for c in self.configurations)
 
     @property
     def not_counted(self) -> list[Run]:
@@ -35,10 +50,21 @@ class Report:
         return {s: sum(1 for r in self.runs if r.status == s) for s in STATUSES}
 
 
-def build_report(roots: list[Path], metric: str = "max", paper: bool = False) -> Report:
+def build_report(
+    roots: list[Path],
+    metric: str = "max",
+    paper: bool = False,
+    select: str = "val",
+    interval: str = "ci95",
+) -> Report:
     """Read every run folder under ``roots`` and aggregate it; never fails on a bad run."""
-    if metric not in METRICS:
-        raise ConfigError("metric", metric, METRICS)
+    for name, value, allowed in (
+        ("metric", metric, METRICS),
+        ("select", select, SELECT_SPLITS),
+        ("interval", interval, INTERVALS),
+    ):
+        if value not in allowed:
+            raise ConfigError(name, value, allowed)
     roots = [Path(r) for r in roots]
     missing = [str(r) for r in roots if not r.is_dir()]
     if missing:
@@ -48,13 +74,31 @@ def build_report(roots: list[Path], metric: str = "max", paper: bool = False) ->
         raise RsmoothError(
             "no run folders (a folder with config.yaml) under " + ", ".join(map(str, roots))
         )
-    configurations = group_runs(runs)
+    configurations = group_runs(runs, roots)
     return Report(
         roots=roots,
         metric=metric,
+        select=select,
+        interval=interval,
         paper=paper,
         runs=runs,
         configurations=configurations,
-        comparisons=compare_to_baseline(configurations, metric),
-        tables=paper_tables(configurations, metric),
+        comparisons=compare(configurations, metric, select),
+        tables=paper_tables(
+            [c for c in configurations if c.stage != CONFIRM], metric, select, paper
+        ),
+        selections=_selections(roots),
     )
+
+
+def _selections(roots: list[Path]) -> list[dict[str, Any]]:
+    found = []
+    for root in roots:
+        for path in sorted(root.rglob(f"{CONFIRM}/{SELECTION_FILE}")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # informative only: the report stands on the run folders
+            if isinstance(record, dict):
+                found.append(record)
+    return found

@@ -4,7 +4,9 @@ A layout applies when the runs are the paper's experiment: the model, data set a
 fraction are read from the configs (Table 1: ResNet20 on all of Fashion-MNIST; Table 2: the
 same on a fraction of it; Table 3: the (model, data) pairs of the paper's Table 3). Each table
 row is one configuration: for a grid (the smoothing scale b, alpha, weight decay) the best of
-the grid by the report's metric, as the paper reports "the best of the grid" (docs/methods.md §2).
+the grid by the report's metric, as the paper reports "the best of the grid" (docs/methods.md
+§2). A row whose runs depart from the paper's protocol (epochs, trials, batch size, schedule,
+weight decay, a held-out split, ...) says how, and is never shown as ours - paper.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ class PaperRow:
     where: dict[str, Any] = field(default_factory=dict)  # ratio / model / data of the row
     details: str = ""  # the grid values of the configuration shown (wd, b, alpha, lr)
     paper: dict[str, float] | None = None  # published {"max": ..., "mean": ...}
+    differs: list[str] = field(default_factory=list)  # how the runs depart from the protocol
+
+    @property
+    def comparable(self) -> bool:
+        """The runs follow the paper's protocol, so ours - paper means something."""
+        return self.paper is not None and not self.differs
 
 
 @dataclass
@@ -50,6 +58,50 @@ class PaperTable:
     title: str
     where_columns: list[str]  # ratio | model, data
     rows: list[PaperRow]
+
+
+PAPER_TRIALS = 5
+# The protocol of every row (docs/methods.md §2); epochs, lr and weight decay depend on the row.
+PROTOCOL = {
+    "batch_size": 128,
+    "lr_schedule": "step",
+    "lr_drop_at": 0.75,
+    "lr_drop_factor": 0.01,
+    "loss": "mse",
+    "holdout": 0.0,
+}
+DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adagrad": 1e-2}
+
+
+def protocol_differences(
+    configuration: Configuration, weight_decay: float | None = None
+) -> list[str]:
+    """The fields in which the runs of a row depart from the paper's protocol, as
+    ``field ours (paper value)``; the number of trials counts too."""
+    from rsmooth.data import DATASETS
+
+    config = configuration.config
+    expected: dict[str, Any] = dict(PROTOCOL)
+    data = str(config.get("data"))
+    if data in DATASETS:
+        expected["epochs"] = DATASETS.get(data).default_epochs
+    optimizer = str(config.get("optimizer"))
+    if optimizer in DEFAULT_LR:
+        expected["lr"] = DEFAULT_LR[optimizer]
+    if optimizer == "sgd":
+        expected["momentum"] = 0.9
+    if weight_decay is not None:
+        expected["weight_decay"] = weight_decay
+    if config.get("anneal") is not None:
+        expected["mu"] = 0.75
+    differs = [
+        f"{name} {fmt(config.get(name))} ({fmt(value)})"
+        for name, value in expected.items()
+        if not (_close(config.get(name), value) or config.get(name) == value)
+    ]
+    if configuration.n != PAPER_TRIALS:
+        differs.append(f"trials {configuration.n} ({PAPER_TRIALS})")
+    return differs
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -104,7 +156,12 @@ def _find(rows: list[dict[str, Any]], **match: Any) -> dict[str, float] | None:
 
 
 def _sgd_rows(
-    configs: list[Configuration], metric: str, where: dict[str, Any], paper_rows: list, **match
+    configs: list[Configuration],
+    metric: str,
+    select: str,
+    where: dict[str, Any],
+    paper_rows: list[dict[str, Any]],
+    **match: Any,
 ) -> list[PaperRow]:
     rows = []
     by_wd: dict[float, list[Configuration]] = {}
@@ -112,20 +169,23 @@ def _sgd_rows(
         if _plain(c.config, "sgd"):
             by_wd.setdefault(float(c.config.get("weight_decay") or 0.0), []).append(c)
     for wd in sorted(by_wd, reverse=True):  # the paper lists 1e-2 first
-        chosen = best(by_wd[wd], metric) or by_wd[wd][0]
+        chosen = best(by_wd[wd], metric, select) or by_wd[wd][0]
         paper = _find(paper_rows, method="sgd", weight_decay=wd, **match)
         details = _details(chosen.config, ("weight_decay",))
-        rows.append(PaperRow("SGD", chosen, dict(where), details, paper))
+        differs = protocol_differences(chosen, wd)
+        rows.append(PaperRow("SGD", chosen, dict(where), details, paper, differs))
     return rows
 
 
 def _smoothing_row(
     configs: list[Configuration],
     metric: str,
+    select: str,
     scheme: str,
     anneal: str,
     where: dict[str, Any],
     paper: dict[str, float] | None,
+    weight_decay: float,
 ) -> PaperRow | None:
     grid = [
         c
@@ -134,17 +194,18 @@ def _smoothing_row(
         and c.config.get("anneal") == anneal
         and c.config.get("scheme") == scheme
     ]
-    chosen = best(grid, metric) or (grid[0] if grid else None)
+    chosen = best(grid, metric, select) or (grid[0] if grid else None)
     if chosen is None:
         return None
     name = f"{scheme} {anneal}"
     details = _details(chosen.config, ("b", "alpha", "weight_decay"))
     if len(grid) > 1:
         details += f" (best of {len(grid)})"
-    return PaperRow(name, chosen, dict(where), details, paper)
+    differs = protocol_differences(chosen, weight_decay)
+    return PaperRow(name, chosen, dict(where), details, paper, differs)
 
 
-def table1(configs: list[Configuration], metric: str) -> list[PaperTable]:
+def table1(configs: list[Configuration], metric: str, select: str) -> list[PaperTable]:
     spec = published()["table1"]
     mine = [
         c
@@ -156,11 +217,11 @@ def table1(configs: list[Configuration], metric: str) -> list[PaperTable]:
     protocols = _protocols(mine)
     tables = []
     for group in protocols.values():
-        rows = _sgd_rows(group, metric, {}, spec["rows"])
+        rows = _sgd_rows(group, metric, select, {}, spec["rows"])
         for scheme in TABLE1_SCHEMES:
             for anneal in SMOOTHING_ANNEALS:
                 paper = _find(spec["rows"], method="smoothing", scheme=scheme, anneal=anneal)
-                row = _smoothing_row(group, metric, scheme, anneal, {}, paper)
+                row = _smoothing_row(group, metric, select, scheme, anneal, {}, paper, 1e-3)
                 if row:
                     rows.append(row)
         if rows:
@@ -169,7 +230,7 @@ def table1(configs: list[Configuration], metric: str) -> list[PaperTable]:
     return tables
 
 
-def table2(configs: list[Configuration], metric: str) -> list[PaperTable]:
+def table2(configs: list[Configuration], metric: str, select: str) -> list[PaperTable]:
     spec = published()["table2"]
     mine = [
         c
@@ -185,7 +246,7 @@ def table2(configs: list[Configuration], metric: str) -> list[PaperTable]:
         for ratio in sorted({float(c.config["subset"]) for c in group}, reverse=True):
             at_ratio = [c for c in group if _close(c.config["subset"], ratio)]
             where = {"ratio": ratio}
-            rows += _sgd_rows(at_ratio, metric, where, spec["rows"], ratio=ratio)
+            rows += _sgd_rows(at_ratio, metric, select, where, spec["rows"], ratio=ratio)
             for anneal in SMOOTHING_ANNEALS:
                 paper = _find(
                     spec["rows"],
@@ -194,7 +255,9 @@ def table2(configs: list[Configuration], metric: str) -> list[PaperTable]:
                     scheme="global+local",
                     anneal=anneal,
                 )
-                row = _smoothing_row(at_ratio, metric, "global+local", anneal, where, paper)
+                row = _smoothing_row(
+                    at_ratio, metric, select, "global+local", anneal, where, paper, 1e-3
+                )
                 if row:
                     rows.append(row)
         if rows:
@@ -205,7 +268,7 @@ def table2(configs: list[Configuration], metric: str) -> list[PaperTable]:
     return tables
 
 
-def table3(configs: list[Configuration], metric: str) -> list[PaperTable]:
+def table3(configs: list[Configuration], metric: str, select: str) -> list[PaperTable]:
     spec = published()["table3"]
     pairs: list[tuple[str, str]] = []
     for row in spec["rows"]:
@@ -243,16 +306,23 @@ def table3(configs: list[Configuration], metric: str) -> list[PaperTable]:
                 )
             )
             for name, grid, shown in candidates:
-                chosen = best(grid, metric) or (grid[0] if grid else None)
+                chosen = best(grid, metric, select) or (grid[0] if grid else None)
                 if chosen is not None:
                     paper = _find(spec["rows"], model=model, data=data, method=name)
                     details = _details(chosen.config, shown)
-                    rows.append(PaperRow(name, chosen, dict(where), details, paper))
+                    differs = protocol_differences(chosen, 1e-4)
+                    if name == "label-smoothing" and chosen.config.get("label_smoothing") != 0.1:
+                        differs.append(
+                            f"label_smoothing {chosen.config.get('label_smoothing')} (0.1)"
+                        )
+                    rows.append(PaperRow(name, chosen, dict(where), details, paper, differs))
             for anneal in SMOOTHING_ANNEALS:
                 paper = _find(
                     spec["rows"], model=model, data=data, method="smoothing", anneal=anneal
                 )
-                row = _smoothing_row(here, metric, "global+local", anneal, where, paper)
+                row = _smoothing_row(
+                    here, metric, select, "global+local", anneal, where, paper, 1e-4
+                )
                 if row:
                     rows.append(row)
         if rows:
@@ -271,6 +341,13 @@ def table3(configs: list[Configuration], metric: str) -> list[PaperTable]:
     return tables
 
 
-def paper_tables(configs: list[Configuration], metric: str) -> list[PaperTable]:
-    """Every paper layout that the configurations match, in the paper's order."""
-    return table1(configs, metric) + table2(configs, metric) + table3(configs, metric)
+def paper_tables(
+    configs: list[Configuration], metric: str, select: str = "val", paper: bool = False
+) -> list[PaperTable]:
+    """Every paper layout that the configurations match, in the paper's order; each row is
+    the best of its grid on the ``select`` split."""
+    return (
+        table1(configs, metric, select)
+        + table2(configs, metric, select)
+        + (table3(configs, metric, select))
+    )

@@ -19,10 +19,13 @@ class Job:
     resume: bool  # the folder holds a config.yaml: continue it rather than start it
 
 
+SKIPPED = "skipped"  # another process holds the run's lock: it is training that run
+
+
 @dataclass(frozen=True)
 class Outcome:
     job: Job
-    status: str  # completed, diverged or failed (summary.json's final states)
+    status: str  # completed, diverged or failed (summary.json's final states), or skipped
     seconds: float  # wall time of this attempt
     error: str | None = None
     summary: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -1,102 +1,151 @@
 """The local executor: N runs at once on this machine, each in its own ``rsmooth train`` process.
 
 A process per run isolates crashes and thread settings, and lets several small runs share
-one GPU. Each child's output goes to ``<out>/logs/<run>.log``; its result is what it wrote
-to ``summary.json``. If the sweep is interrupted, its children are stopped (they leave a
-resumable checkpoint); on Linux they also die with the sweep if it is killed outright.
+one GPU. Ownership: before launching a run, the sweep takes the run folder's lock
+(rsmooth.runfolder.run_lock) and hands it to the child (an inherited file descriptor), so two
+sweeps on one out folder share the work without ever training one run twice: a run whose lock
+another process holds is skipped, as a worker on a shared file system would skip it. The
+sweep writes a new run's config.yaml itself (no temporary files) and the child continues the
+folder with --resume. Each child's output goes to ``<out>/logs/<run>.log``; its result is what
+it wrote to summary.json. Stopping the sweep (Ctrl-C, SIGTERM) sends SIGTERM to its children,
+which stop at a resumable point; on Linux they also get SIGTERM if the sweep is killed outright.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
-from rsmooth.runfolder import COMPLETED, DIVERGED, FAILED, read_run
+from rsmooth.runfolder import (
+    COMPLETED,
+    CONFIG,
+    DIVERGED,
+    FAILED,
+    LOCK_FD_ENV,
+    RunFolder,
+    RunLockedError,
+    read_run,
+    run_lock,
+)
 from rsmooth.sweep.jobs import Job, Listener, Outcome, one_line
 
 FINAL_STATUSES = (COMPLETED, DIVERGED, FAILED)
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10.0
+HELD_ELSEWHERE = "held by another process"  # the outcome of a run another sweep is training
 
 
 def log_path(out_dir: Path, job: Job) -> Path:
     return out_dir / "logs" / (job.name.replace("/", "__") + ".log")
 
 
+class _Running:
+    def __init__(self, job: Job, process: subprocess.Popen[bytes], lock: contextlib.ExitStack):
+        self.job = job
+        self.process = process
+        self.lock = lock  # released (closed) when the child has ended
+        self.began = time.perf_counter()
+
+
 def run_local(
     jobs: Sequence[Job], out_dir: Path, parallel: int, listener: Listener
 ) -> list[Outcome]:
     pending = list(jobs)
-    running: dict[subprocess.Popen, tuple[Job, float, Path | None]] = {}
+    running: list[_Running] = []
     outcomes: list[Outcome] = []
+    _remove_legacy_configs(out_dir)
     try:
         while pending or running:
             while pending and len(running) < parallel:
                 job = pending.pop(0)
-                process, config_file = _launch(job, out_dir)
-                running[process] = (job, time.perf_counter(), config_file)
+                started = _launch(job, out_dir)
+                if started is None:  # another process trains it: not ours
+                    outcome = Outcome(job, "skipped", 0.0, HELD_ELSEWHERE)
+                    outcomes.append(outcome)
+                    listener.finished(outcome)
+                    continue
+                running.append(started)
                 listener.started(job)
-            for process in [p for p in running if p.poll() is not None]:
-                job, began, config_file = running.pop(process)
-                if config_file is not None:
-                    config_file.unlink(missing_ok=True)
-                outcome = _outcome(job, process.returncode, time.perf_counter() - began, out_dir)
+            for entry in [r for r in running if r.process.poll() is not None]:
+                running.remove(entry)
+                entry.lock.close()
+                seconds = time.perf_counter() - entry.began
+                outcome = _outcome(entry.job, entry.process.returncode, seconds, out_dir)
                 outcomes.append(outcome)
                 listener.finished(outcome)
             if running:
                 time.sleep(POLL_SECONDS)
     finally:
         _stop(running)
-        try:
+        with contextlib.suppress(OSError):
             (out_dir / "logs").rmdir()  # only if no run left a log
-        except OSError:
-            pass
     return outcomes
 
 
-def _launch(job: Job, out_dir: Path) -> tuple[subprocess.Popen, Path | None]:
-    log = log_path(out_dir, job)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "rsmooth", "train"]
-    config_file = None
-    if job.resume:
-        command += ["--resume", str(job.path)]
-    else:
-        fd, name = tempfile.mkstemp(dir=log.parent, prefix=".", suffix=".config.yaml")
-        with os.fdopen(fd, "w") as f:
-            f.write(job.config.to_yaml())
-        config_file = Path(name)
-        command += ["--config", str(config_file), "--out", str(job.path)]
-    command.append("--quiet")
-    env = dict(os.environ)
-    if job.config.num_threads is not None:
-        # Also covers a resumed run, whose own config.yaml keeps the thread count of its start.
-        env["OMP_NUM_THREADS"] = str(job.config.num_threads)
-    # The child imports this very rsmooth, installed or not.
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    with open(log, "ab") as log_file:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-    return process, config_file
+def _launch(job: Job, out_dir: Path) -> _Running | None:
+    """Take the run's lock, write its config if it is new, start the child that trains it.
+    None: another process holds the lock."""
+    stack = contextlib.ExitStack()
+    try:
+        fd = stack.enter_context(run_lock(job.path))
+    except RunLockedError:
+        stack.close()
+        return None
+    try:
+        folder = RunFolder(job.path)
+        if read_run(job.path).status in (COMPLETED, DIVERGED):
+            stack.close()  # another sweep finished it since this one looked
+            return None
+        if not folder.file(CONFIG).exists():
+            folder.create(job.config)  # validated by the sweep, before any run started
+        log = log_path(out_dir, job)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "rsmooth", "train", "--resume", str(job.path), "--quiet"]
+        env = dict(os.environ)
+        env[LOCK_FD_ENV] = str(fd)
+        if job.config.num_threads is not None:
+            # Also covers a resumed run, whose own config.yaml keeps the thread count of its start.
+            env["OMP_NUM_THREADS"] = str(job.config.num_threads)
+        # The child imports this very rsmooth, installed or not.
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        with open(log, "ab") as log_file:
+            process = _spawn(command, env, log_file, fd)
+    except BaseException:
+        stack.close()
+        raise
+    return _Running(job, process, stack)
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the sweep dies, even by SIGKILL (Linux prctl)."""
+def _spawn(
+    command: list[str], env: dict[str, str], log: IO[bytes], fd: int
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        pass_fds=(fd,),  # the run's lock: the child owns the run while it lives
+        preexec_fn=_child_signals if sys.platform == "linux" else None,
+    )
+
+
+def _child_signals() -> None:
+    """In the child, before exec: default signal handling even when the sweep was started in
+    the background by a shell (which ignores SIGINT for it), and SIGTERM when the sweep dies,
+    even by SIGKILL (Linux prctl)."""
     import ctypes
 
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     pr_set_pdeathsig = 1
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
@@ -119,17 +168,24 @@ def _outcome(job: Job, returncode: int, seconds: float, out_dir: Path) -> Outcom
     return Outcome(job, "failed", seconds, error, summary)
 
 
-def _stop(running: dict[subprocess.Popen, tuple[Job, float, Path | None]]) -> None:
-    """Interrupt the children the way Ctrl-C would; they exit at a resumable point."""
-    for process in running:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+def _stop(running: list[_Running]) -> None:
+    """Stop the children the way a job scheduler would (SIGTERM): they save nothing partial and
+    exit at a resumable point; after a grace period, SIGKILL (the last checkpoint stays)."""
+    for entry in running:
+        if entry.process.poll() is None:
+            entry.process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for process, (_, _, config_file) in running.items():
+    for entry in running:
         try:
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            entry.process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if config_file is not None:
-            config_file.unlink(missing_ok=True)
+            entry.process.kill()
+            entry.process.wait()
+        entry.lock.close()
+
+
+def _remove_legacy_configs(out_dir: Path) -> None:
+    """Older sweeps passed configs through temporary files in logs/; a SIGKILL could leave
+    them behind. This sweep writes none; it removes what an older one left."""
+    for path in (out_dir / "logs").glob(".*.config.yaml") if (out_dir / "logs").is_dir() else []:
+        path.unlink(missing_ok=True)

@@ -28,6 +28,7 @@ class SweepProgress:
         self.durations: list[float] = []
         self.finished_count = 0
         self.failed = 0
+        self.skipped = 0  # left to another process that holds them
         self._progress: Any = None
         self._task: Any = None
 
@@ -41,6 +42,8 @@ class SweepProgress:
         self.finished_count += 1
         if outcome.status == "completed":
             self.durations.append(outcome.seconds)
+        elif outcome.status == "skipped":
+            self.skipped += 1
         else:
             self.failed += 1
         if self.live:
@@ -67,9 +70,11 @@ class SweepProgress:
     def status_text(self) -> str:
         eta = self.eta_seconds()
         left = "unknown until a run completes" if eta is None else _duration(eta)
+        done = self.finished_count - self.failed - self.skipped
+        elsewhere = f", elsewhere {self.skipped}" if self.skipped else ""
         return (
-            f"done {self.finished_count - self.failed}, running {len(self.running)}, "
-            f"failed {self.failed} | time left {left}"
+            f"done {done}, running {len(self.running)}, failed {self.failed}{elsewhere} | "
+            f"time left {left}"
         )
 
     def _refresh(self) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from rsmooth.runfolder import DIVERGED, FINAL
-from rsmooth.sweep.jobs import Outcome, plan_jobs
+from rsmooth.sweep.confirm import choose, plan_confirmation, write_choices
+from rsmooth.sweep.jobs import SKIPPED, Outcome, plan_jobs
 from rsmooth.sweep.progress import SweepProgress
-from rsmooth.sweep.recipe import PlannedRun
+from rsmooth.sweep.recipe import PlannedRun, Recipe
 from rsmooth.sweep.state import RunStatus, sweep_status
 
 
@@ -31,8 +32,17 @@ class SweepResult:
             for s in self.statuses
             if s.state == DIVERGED
         ]
-        found += [(o.job.name, o.status, o.error) for o in self.outcomes if o.status != "completed"]
+        found += [
+            (o.job.name, o.status, o.error)
+            for o in self.outcomes
+            if o.status not in ("completed", SKIPPED)
+        ]
         return found
+
+    @property
+    def held_elsewhere(self) -> list[str]:
+        """Runs another process was training: left to it (two sweeps share one out folder)."""
+        return [o.job.name for o in self.outcomes if o.status == SKIPPED]
 
 
 def cpu_count() -> int:
@@ -79,3 +89,45 @@ def run_sweep(
                 todo, progress, address=ray_address, gpus_per_run=gpus_per_run, parallel=ray_at_once
             )
     return SweepResult(statuses, outcomes)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    stage: str  # "grid" or "confirm"
+    result: SweepResult | None  # None: the stage did not run (see note)
+    note: str = ""
+
+
+def run_recipe(
+    recipe: Recipe, runs: list[PlannedRun], out_dir: Path, **options: Any
+) -> list[StageResult]:
+    """The grid, then, where the recipe asks for it and the grid is finished, the confirmation
+    of its winners on fresh seeds (rsmooth.sweep.confirm). ``options`` go to ``run_sweep``."""
+    grid = run_sweep(runs, out_dir, **options)
+    stages = [StageResult("grid", grid)]
+    if recipe.confirm is None:
+        return stages
+    planned, note = confirmation_runs(recipe, runs, out_dir)
+    if not planned:
+        return [*stages, StageResult("confirm", None, note)]
+    return [*stages, StageResult("confirm", run_sweep(planned, out_dir, **options), note)]
+
+
+def confirmation_runs(
+    recipe: Recipe, runs: list[PlannedRun], out_dir: Path
+) -> tuple[list[PlannedRun], str]:
+    """The confirmation runs when the grid is finished (and selection.json written), else none
+    and why."""
+    unfinished = [s for s in sweep_status(runs, out_dir) if s.state not in FINAL]
+    if unfinished:
+        return [], (
+            f"waits for the grid: {len(unfinished)} of its runs are not finished "
+            f"({unfinished[0].run.name}: {unfinished[0].state})"
+        )
+    choices = choose(recipe, runs, out_dir)
+    write_choices(recipe, choices, out_dir)
+    without = [c for c in choices if c.winner is None]
+    note = f"{len(choices) - len(without)} winners"
+    if without:
+        note += f"; no eligible configuration in variant {without[0].variant}"
+    return plan_confirmation(recipe, choices), note

@@ -13,7 +13,7 @@ from typing import Any
 
 from rsmooth.config import ENGINE_FIELDS, RunConfig
 from rsmooth.errors import ConfigError, RsmoothError
-from rsmooth.runfolder import CONFIG, FINAL, TODO, UNREADABLE, read_run
+from rsmooth.runfolder import CONFIG, FINAL, TODO, UNREADABLE, is_locked, read_run
 from rsmooth.sweep.recipe import PlannedRun
 
 
@@ -24,6 +24,7 @@ class RunStatus:
     state: str  # a rsmooth.runfolder status
     epochs_completed: int
     summary: dict[str, Any]
+    held: bool = False  # another process holds its lock: it is training the run now
 
     @property
     def epochs(self) -> int:
@@ -42,7 +43,8 @@ def run_status(run: PlannedRun, out_dir: Path) -> RunStatus:
     if found.status == UNREADABLE or found.config is None:
         raise RsmoothError(f"run folder {path}: {found.reason}; remove the folder to run it again")
     check_same_experiment(run, path, found.config)
-    return RunStatus(run, path, found.status, found.epochs_done, found.summary or {})
+    held = found.status not in FINAL and is_locked(path)
+    return RunStatus(run, path, found.status, found.epochs_done, found.summary or {}, held)
 
 
 def sweep_status(runs: list[PlannedRun], out_dir: Path) -> list[RunStatus]:
