@@ -1,13 +1,11 @@
 """Fake but well-formed run folders (docs/run-folder.md) with chosen numbers, for report/plot.
 
-The config is ``dataclasses.asdict(RunConfig(...))`` with the defaults that ``resolve()``
-would fill (epochs, lr, weight decay, scheme, alpha) filled here, so these tests do not depend
-on the model and data registries.
+The config is the resolved ``RunConfig`` the engine would write, so a fixture run differs from
+a real one only in its numbers.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -18,26 +16,10 @@ import yaml
 
 from rsmooth.config import RunConfig
 
-DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adagrad": 1e-2, "adamw": 1e-3, "adan": 1e-3}
-OWN_WEIGHT_DECAY = {"adamw": 1e-2, "adan": 0.02}
-DATA_WEIGHT_DECAY = {"fashion-mnist": 1e-3}  # the others: 1e-4 (docs/methods.md §2)
-
 
 def config_dict(**fields: Any) -> dict[str, Any]:
-    """A resolved-looking config: RunConfig fields with resolve()'s defaults filled in."""
-    cfg = dataclasses.asdict(RunConfig(**fields))
-    if cfg["lr"] is None:
-        cfg["lr"] = DEFAULT_LR[cfg["optimizer"]]
-    if cfg["weight_decay"] is None:
-        cfg["weight_decay"] = OWN_WEIGHT_DECAY.get(
-            cfg["optimizer"], DATA_WEIGHT_DECAY.get(cfg["data"], 1e-4)
-        )
-    if cfg["anneal"] is not None:
-        if cfg["scheme"] is None:
-            cfg["scheme"] = "local" if cfg["anneal"] == "constant" else "global+local"
-        if cfg["alpha"] is None:
-            cfg["alpha"] = 0.0 if cfg["scheme"] == "global" else 1.0
-    return cfg
+    """What the engine writes to config.yaml: the resolved config, every field."""
+    return RunConfig(**fields).resolve().to_dict()
 
 
 def metrics_lines(

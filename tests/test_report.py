@@ -1,4 +1,5 @@
-"""rsmooth report: statistics, run reading, grouping, the paper's tables, significance, the CLI."""
+"""rsmooth report: grouping, selection on a split, comparisons with tuned SGD, confirmation
+runs, the paper's tables and their protocol checks, the formats, the CLI."""
 
 from __future__ import annotations
 
@@ -16,13 +17,7 @@ from rsmooth.report import build_report, to_markdown, write_report
 from rsmooth.report.aggregate import group_runs
 from rsmooth.report.labels import method_label, normalize
 from rsmooth.report.paper import published
-from rsmooth.report.stats import (
-    regularized_incomplete_beta,
-    summarize,
-    t_cdf,
-    t_quantile,
-    welch_test,
-)
+from rsmooth.report.stats import welch
 from rsmooth.runfolder import read_run, read_runs
 from tests.cli import invoke
 from tests.fixtures import (
@@ -35,72 +30,6 @@ from tests.fixtures import (
 )
 
 T975_DF2 = 4.302652729749752  # t_{0.975, 2}, textbook 4.3027
-
-
-# ---------------------------------------------------------------- statistics
-@pytest.mark.parametrize("x", [0.01, 0.2, 0.5, 0.77, 0.999])
-def test_incomplete_beta_closed_forms(x):
-    assert regularized_incomplete_beta(1, 1, x) == pytest.approx(x, abs=1e-12)
-    assert regularized_incomplete_beta(3, 1, x) == pytest.approx(x**3, abs=1e-12)
-    assert regularized_incomplete_beta(1, 4, x) == pytest.approx(1 - (1 - x) ** 4, abs=1e-12)
-    assert regularized_incomplete_beta(2.5, 2.5, 0.5) == pytest.approx(0.5, abs=1e-12)
-
-
-@pytest.mark.parametrize("t", [-7.0, -1.3, 0.0, 0.4, 2.0, 15.0])
-def test_t_cdf_closed_forms(t):
-    # df 1 is the Cauchy distribution; df 2 has F(t) = 1/2 + t / (2 sqrt(2 + t^2)).
-    assert t_cdf(t, 1) == pytest.approx(0.5 + math.atan(t) / math.pi, abs=1e-12)
-    assert t_cdf(t, 2) == pytest.approx(0.5 + t / (2 * math.sqrt(2 + t * t)), abs=1e-12)
-
-
-def _t_pdf(x: float, df: float) -> float:
-    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
-    return math.exp(log_c - (df + 1) / 2 * math.log1p(x * x / df))
-
-
-@pytest.mark.parametrize("df", [5.0, 7.5, 6.98])
-@pytest.mark.parametrize("t", [0.7, 2.611])
-def test_t_cdf_matches_numerical_integration(df, t):
-    steps = 20_000  # Simpson's rule on [0, t], plus the half below 0
-    h = t / steps
-    total = _t_pdf(0, df) + _t_pdf(t, df)
-    total += sum((4 if i % 2 else 2) * _t_pdf(i * h, df) for i in range(1, steps))
-    assert t_cdf(t, df) == pytest.approx(0.5 + total * h / 3, abs=1e-9)
-
-
-@pytest.mark.parametrize(
-    ("df", "table"),
-    [
-        (1, 12.706),
-        (2, 4.303),
-        (3, 3.182),
-        (4, 2.776),
-        (5, 2.571),
-        (10, 2.228),
-        (30, 2.042),
-        (120, 1.980),
-    ],
-)
-def test_t_quantile_matches_textbook_table(df, table):
-    assert t_quantile(0.975, df) == pytest.approx(table, abs=5e-4)
-    assert t_quantile(0.025, df) == pytest.approx(-table, abs=5e-4)
-
-
-def test_welch_test_by_hand():
-    a, b = [1.0, 2.0, 3.0, 4.0], [3.0, 4.0, 5.0, 6.0, 7.0]
-    va, vb = (5 / 3) / 4, 2.5 / 5  # sample variances 5/3 and 5/2, over n
-    result = welch_test(a, b)
-    assert result.t == pytest.approx((2.5 - 5.0) / math.sqrt(va + vb))
-    assert result.df == pytest.approx((va + vb) ** 2 / (va**2 / 3 + vb**2 / 4))
-    assert result.p == pytest.approx(2 * (1 - t_cdf(abs(result.t), result.df)), abs=1e-12)
-    assert 0.0349 < result.p < 0.0350  # R: t.test(1:4, 3:7) gives p-value = 0.03494
-
-
-def test_welch_test_undefined_and_summary_of_one():
-    assert welch_test([1.0], [2.0, 3.0]) is None
-    assert welch_test([1.0, 1.0], [2.0, 2.0]) is None
-    one = summarize([90.0])
-    assert (one.n, one.mean) == (1, 90.0) and math.isnan(one.std) and math.isnan(one.ci95)
 
 
 # ---------------------------------------------------------------- reading and numbers
@@ -337,38 +266,31 @@ def _significance_folder(root: Path) -> None:
     trials("svhn-adam", [95.0, 95.5], data="svhn", optimizer="adam", epochs=10)
 
 
-def test_generic_table_marks_significant_differences_from_sgd(tmp_path):
+def test_comparison_tables_give_the_interval_of_each_difference(tmp_path):
     _significance_folder(tmp_path)
     report = build_report([tmp_path])
     # Table 1 gets the F-MNIST SGD rows; sam, flood and resnet20 on CIFAR/SVHN fit no paper row.
     assert [(t.id, [r.method for r in t.rows]) for t in report.tables] == [("table1", ["SGD"] * 2)]
     text = to_markdown(report)
-    rows = _table_rows(text, "All configurations")
-    # Only the setting fields that vary; the optimizer is in the label; momentum is unused by
-    # Adam (None), so it does not vary.
-    assert list(rows[0]) == [
-        "method",
-        "data",
-        "lr",
-        "weight_decay",
-        "n",
-        "max",
-        "mean",
-        "Δ max vs SGD",
-        "p",
-    ]
-    by = {(r["method"], r["data"], r["weight_decay"]): r for r in rows}
-    assert by[("sgd", "fashion-mnist", "0.001")]["Δ max vs SGD"] == "baseline"
-    sam = by[("sgd + sam rho=0.05", "fashion-mnist", "0.001")]
-    expected = welch_test([91.0, 91.1, 90.9], [90.0, 90.1, 89.9])
-    assert sam["Δ max vs SGD"] == "+1.00*"
+    title = "Against tuned SGD (grid, best on val; model=resnet20, data=fashion-mnist"
+    rows = _table_rows(text, title)
+    assert [r["method"] for r in rows] == ["sgd", "sgd + flood=0.02", "sgd + sam rho=0.05"]
+    assert rows[0]["Δ max [95% CI]"] == "baseline"
+    assert rows[0]["searched"] == "2"  # two SGD weight decays: the better one is the baseline
+    expected = welch([91.0, 91.1, 90.9], [90.0, 90.1, 89.9])
+    sam = rows[2]
+    assert sam["Δ max [95% CI]"] == (f"+1.00 [{expected.low:+.2f}, {expected.high:+.2f}]")
     assert sam["p"] == ("<0.001" if expected.p < 0.001 else f"{expected.p:.3f}")
-    flood = by[("sgd + flood=0.02", "fashion-mnist", "0.001")]
-    assert flood["Δ max vs SGD"] == "+0.02" and float(flood["p"]) > 0.05
-    assert by[("sgd", "fashion-mnist", "0.0001")]["Δ max vs SGD"].endswith("*")
-    assert by[("adam", "cifar10", "0.0001")]["Δ max vs SGD"] == "-9.60*"
-    assert by[("sgd", "cifar10", "0.0001")]["Δ max vs SGD"] == "baseline"
-    assert by[("adam", "svhn", "0.0001")]["Δ max vs SGD"] == ""  # no SGD run on svhn
+    flood = welch([90.05, 89.8, 90.2], [90.0, 90.1, 89.9])
+    holm_sam = min(1.0, 2 * expected.p)  # the smaller of the two p-values, times 2
+    assert sam["p (Holm)"] == ("<0.001" if holm_sam < 0.001 else f"{holm_sam:.3f}")
+    assert float(rows[1]["p (Holm)"]) == pytest.approx(max(holm_sam, flood.p), abs=1e-3)
+    assert "sgd + sam rho=0.05 is better than tuned SGD at this scale: +1.00 ±" in text
+    assert "sgd + flood=0.02 is not distinguishable from tuned SGD" in text
+    cifar = _table_rows(text, "Against tuned SGD (grid, best on val; model=resnet20, data=cifar10")
+    assert [r["method"] for r in cifar] == ["sgd", "adam"]
+    assert cifar[1]["Δ max [95% CI]"].startswith("-9.60 [")
+    assert "data=svhn" not in text.split("## All configurations")[0]  # no SGD run on svhn
 
 
 def test_csv_has_one_row_per_configuration(tmp_path):
@@ -379,6 +301,7 @@ def test_csv_has_one_row_per_configuration(tmp_path):
     assert len(frame) == len(report.configurations) == 7
     for column in (
         "method",
+        "stage",
         "model",
         "data",
         "subset",
@@ -388,19 +311,21 @@ def test_csv_has_one_row_per_configuration(tmp_path):
         "max_std",
         "max_ci95",
         "mean_mean",
-        "mean_std",
-        "mean_ci95",
+        "holdout_max_mean",
+        "select",
         "baseline",
-        "delta_vs_sgd",
-        "p_vs_sgd",
-        "significant",
+        "searched",
+        "delta",
+        "delta_low",
+        "delta_high",
+        "p",
+        "p_holm",
         "seeds",
         "max_values",
         "running",
         "diverged",
         "failed",
         "unreadable",
-        "paper_table",
         "runs",
     ):
         assert column in frame.columns
@@ -408,8 +333,9 @@ def test_csv_has_one_row_per_configuration(tmp_path):
     sam = frame[frame["method"] == "sgd + sam rho=0.05"].iloc[0]
     assert sam["max_mean"] == pytest.approx(91.0)
     assert sam["max_std"] == pytest.approx(0.1)
-    assert sam["p_vs_sgd"] == pytest.approx(welch_test([91.0, 91.1, 90.9], [90.0, 90.1, 89.9]).p)
-    assert bool(sam["significant"]) and sam["seeds"] == "0;1;2"
+    expected = welch([91.0, 91.1, 90.9], [90.0, 90.1, 89.9])
+    assert (sam["delta_low"], sam["p"]) == (pytest.approx(expected.low), pytest.approx(expected.p))
+    assert sam["seeds"] == "0;1;2" and sam["searched"] == 1
 
 
 # ---------------------------------------------------------------- paper layouts
@@ -417,13 +343,23 @@ def _trials(root, name, finals, bonus=0.25, epochs=10, **fields):
     write_trials(root, name, [flat_curve(f, epochs, bonus) for f in finals], **fields)
 
 
-def _table1_folder(root: Path) -> None:
-    _trials(root, "sgd-1e-2", [88.0, 88.2], weight_decay=1e-2)
-    _trials(root, "sgd-1e-3", [93.0, 93.2], weight_decay=1e-3)
-    _trials(root, "g-lap-0.1", [93.1, 93.3], anneal="laplace", scheme="global", b=0.1)
-    _trials(root, "g-lap-0.5", [93.5, 93.7], anneal="laplace", scheme="global", b=0.5)
-    _trials(root, "gl-log-a1", [93.6, 93.8], anneal="logistic", b=0.3, alpha=1.0)
-    _trials(root, "gl-log-a2", [93.9, 94.1], anneal="logistic", b=0.3, alpha=2.0)
+FIVE = [0.0, 0.1, 0.2, 0.1, 0.0]  # five trials, as the paper's protocol has
+
+
+def _five(final: float) -> list[float]:
+    return [final + d for d in FIVE]  # mean: final + 0.08
+
+
+def _table1_folder(root: Path, epochs: int = 48, trials: int = 5) -> None:
+    def five(name: str, final: float, **fields: object) -> None:
+        _trials(root, name, _five(final)[:trials], epochs=epochs, **fields)
+
+    five("sgd-1e-2", 88.0, weight_decay=1e-2)
+    five("sgd-1e-3", 93.0, weight_decay=1e-3)
+    five("g-lap-0.1", 93.1, anneal="laplace", scheme="global", b=0.1)
+    five("g-lap-0.5", 93.5, anneal="laplace", scheme="global", b=0.5)
+    five("gl-log-a1", 93.6, anneal="logistic", b=0.3, alpha=1.0)
+    five("gl-log-a2", 93.9, anneal="logistic", b=0.3, alpha=2.0)
 
 
 def test_table1_best_of_grid_and_paper_differences(tmp_path):
@@ -443,15 +379,24 @@ def test_table1_best_of_grid_and_paper_differences(tmp_path):
         (r["method"], r.get("weight_decay"), r.get("scheme"), r.get("anneal")): r
         for r in published()["table1"]["rows"]
     }
-    # max = final + 0.25 (flat_curve's peak), mean = the final epoch (ceil(10% of 10) = 1)
+    # max = final + 0.08 (the trials' mean) + 0.25 (flat_curve's peak one epoch before the end)
     sgd = paper[("sgd", 1e-3, None, None)]
-    assert rows[1]["max"].startswith("93.35 ± ")
+    assert rows[1]["max"].startswith("93.33 ± ")
     assert rows[1]["paper max"] == f"{sgd['max']:.2f}"
-    assert rows[1]["Δ max"] == f"{93.35 - sgd['max']:+.2f}"
-    assert rows[1]["Δ mean"] == f"{93.1 - sgd['mean']:+.2f}"
+    assert rows[1]["Δ max"] == f"{93.33 - sgd['max']:+.2f}"
+    assert rows[1]["differs from the paper"] == ""  # the protocol: Δ is shown
     logistic = paper[("smoothing", None, "global+local", "logistic")]
-    assert rows[3]["Δ max"] == f"{94.25 - logistic['max']:+.2f}"
-    assert rows[3]["n"] == "2"
+    assert rows[3]["Δ max"] == f"{94.23 - logistic['max']:+.2f}"
+    assert rows[3]["n"] == "5"
+
+
+def test_paper_rows_off_the_protocol_say_how_and_show_no_difference(tmp_path):
+    _table1_folder(tmp_path, epochs=10, trials=2)  # a short smoke grid, as a README demo is
+    report = build_report([tmp_path], paper=True)
+    rows = _table_rows(to_markdown(report), "Table 1: ResNet20, Fashion-MNIST")
+    assert all(r["Δ max"] == "—" and r["Δ mean"] == "—" for r in rows)
+    assert rows[1]["differs from the paper"] == "epochs 10 (48); trials 2 (5)"
+    assert rows[1]["paper max"] != "—"  # the published number is still shown, for reference
 
 
 def test_table1_without_paper_flag_has_no_published_columns(tmp_path):
@@ -461,20 +406,16 @@ def test_table1_without_paper_flag_has_no_published_columns(tmp_path):
 
 
 def test_table2_per_ratio(tmp_path):
+    def five(name: str, final: float, **fields: object) -> None:
+        _trials(tmp_path, name, _five(final), epochs=48, **fields)
+
     for ratio in (0.5, 0.125):
-        _trials(tmp_path, f"{ratio}/sgd", [90.0, 90.4], subset=ratio, weight_decay=1e-3)
-        _trials(tmp_path, f"{ratio}/sgd-4", [89.0, 89.4], subset=ratio, weight_decay=1e-4)
+        five(f"{ratio}/sgd", 90.0, subset=ratio, weight_decay=1e-3)
+        five(f"{ratio}/sgd-4", 89.0, subset=ratio, weight_decay=1e-4)
         for b, final in ((0.9, 90.5), (1.1, 90.9)):
-            _trials(
-                tmp_path,
-                f"{ratio}/lap{b}",
-                [final, final + 0.2],
-                subset=ratio,
-                anneal="laplace",
-                b=b,
-            )
-        _trials(tmp_path, f"{ratio}/log", [90.6, 90.8], subset=ratio, anneal="logistic", b=0.5)
-    _trials(tmp_path, "0.5/global", [99.0, 99.0], subset=0.5, anneal="laplace", scheme="global")
+            five(f"{ratio}/lap{b}", final, subset=ratio, anneal="laplace", b=b)
+        five(f"{ratio}/log", 90.6, subset=ratio, anneal="logistic", b=0.5)
+    five("0.5/global", 99.0, subset=0.5, anneal="laplace", scheme="global")
     report = build_report([tmp_path], paper=True)
     (table,) = report.tables
     assert table.id == "table2"
@@ -492,7 +433,7 @@ def test_table2_per_ratio(tmp_path):
     rows = _table_rows(to_markdown(report), "Table 2: ResNet20, partial Fashion-MNIST")
     assert rows[6]["ratio"] == "0.125"
     assert rows[6]["paper max"] == "90.12"  # Table 2, 1/8, global+local laplace
-    assert rows[6]["Δ max"] == f"{91.25 - 90.12:+.2f}"
+    assert rows[6]["Δ max"] == f"{91.23 - 90.12:+.2f}"
 
 
 def test_table3_rows_and_several_layouts_at_once(tmp_path):
@@ -522,8 +463,11 @@ def test_table3_rows_and_several_layouts_at_once(tmp_path):
     ]
     text = to_markdown(report)
     rows = _table_rows(text, table3.title)
-    assert rows[1]["paper max"] == "90.50" and rows[1]["Δ max"] == f"{90.35 - 90.50:+.2f}"
-    assert rows[6]["paper mean"] == "96.78" and rows[6]["Δ mean"] == f"{96.1 - 96.78:+.2f}"
+    # 10 epochs and 2 trials are not the paper's 160 (CIFAR) or 100 (SVHN) and 5: no Δ
+    assert rows[1]["paper max"] == "90.50" and rows[1]["Δ max"] == "—"
+    assert rows[1]["differs from the paper"] == "epochs 10 (160); trials 2 (5)"
+    assert rows[6]["paper mean"] == "96.78" and rows[6]["Δ mean"] == "—"
+    assert rows[6]["differs from the paper"] == "epochs 10 (100); trials 2 (5)"
     assert "## All configurations" in text  # every configuration, sam included
     assert "sgd + sam rho=0.05" in text.split("## All configurations")[1]
 
@@ -553,7 +497,7 @@ def test_cli_report_out_and_metric(tmp_path, capsys):
         ["report", str(tmp_path / "runs"), "--metric", "mean", "--out", str(tmp_path / "o")], capsys
     )
     assert result.exit_code == 0, result.output
-    assert "Δ mean vs SGD" in result.output
+    assert "Δ mean [95% CI]" in result.output
     assert (tmp_path / "o" / "report.csv").is_file()
     assert not (tmp_path / "runs" / "report.csv").exists()
 
@@ -582,3 +526,108 @@ def test_build_report_errors():
         build_report([Path(".")], metric="median")
     with pytest.raises(RsmoothError):
         build_report([Path("/nonexistent-rsmooth-runs")])
+
+
+@pytest.mark.parametrize(
+    ("fmt_", "needle"),
+    [("md", "## Against tuned SGD"), ("csv", "delta_low"), ("latex", r"\begin{tabular}")],
+)
+def test_cli_report_formats(tmp_path, capsys, fmt_, needle):
+    _significance_folder(tmp_path / "runs")
+    result = invoke(["report", tmp_path / "runs", "--format", fmt_, "--interval", "std"], capsys)
+    assert result.exit_code == 0, result.output
+    assert needle in result.stdout
+    written = {p.name for p in (tmp_path / "runs").iterdir() if p.name.startswith("report.")}
+    assert written == ({"report.md", "report.csv"} | ({"report.tex"} if fmt_ == "latex" else set()))
+
+
+def test_interval_std_shows_the_standard_deviation(tmp_path):
+    _significance_folder(tmp_path)
+    text = to_markdown(build_report([tmp_path], interval="std"))
+    assert "± one std" in text
+    rows = _table_rows(text, "All configurations")
+    sam = next(r for r in rows if r["method"] == "sgd + sam rho=0.05")
+    assert sam["max"] == "91.00 ± 0.10"  # trials 91.0, 91.1, 90.9: sample std 0.1
+
+
+# ---------------------------------------------------------------- selection and confirmation
+def _selection_folder(root: Path) -> None:
+    """A grid where the test split and the held-out split disagree on the best weight decay:
+    wd 1e-3 leads on the test split (val), wd 1e-4 on the held-out split (holdout)."""
+    for wd, val, held in ((1e-3, 90.6, 88.0), (1e-4, 90.2, 89.0)):
+        for seed, jitter in enumerate((0.0, 0.1)):
+            run = write_run(
+                root,
+                f"sgd/weight_decay={wd!r}/seed={seed}",
+                flat_curve(val + jitter, 10),
+                seed=seed,
+                weight_decay=wd,
+                holdout=0.1,
+            )
+            _add_holdout(run, held + jitter)
+
+
+def _add_holdout(run: Path, accuracy: float) -> None:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for record in records:
+        record.update(holdout_loss=0.3, holdout_acc=accuracy)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_selection_on_holdout_picks_another_winner_than_on_val(tmp_path):
+    _selection_folder(tmp_path)
+    on_val = build_report([tmp_path], select="val")
+    on_holdout = build_report([tmp_path], select="holdout")
+    (val_table,) = on_val.comparisons
+    (holdout_table,) = on_holdout.comparisons
+    assert val_table.baseline.config["weight_decay"] == 1e-3
+    assert holdout_table.baseline.config["weight_decay"] == 1e-4
+    # the reported number is the test split's, whatever chose the configuration
+    assert holdout_table.baseline.stats("max").mean == pytest.approx(90.2 + 0.05)
+    text = to_markdown(on_holdout)
+    assert "chosen on **holdout**: the held-out part of each run's training set" in text
+    assert "the paper's protocol" in to_markdown(on_val)
+
+
+def test_confirmation_runs_are_the_headline_with_the_grid_searched_count(tmp_path):
+    _selection_folder(tmp_path)
+    for variant, wd, finals in (
+        ("sgd", 1e-4, [90.0, 90.2, 90.1]),
+        ("smooth", 1e-3, [90.9, 91.1, 91.0]),
+    ):
+        fields = {"anneal": "logistic"} if variant == "smooth" else {}
+        for seed, final in zip((100, 101, 102), finals, strict=True):
+            write_run(
+                tmp_path,
+                f"confirm/{variant}/weight_decay={wd!r}/seed={seed}",
+                flat_curve(final, 10),
+                seed=seed,
+                weight_decay=wd,
+                holdout=0.1,
+                **fields,
+            )
+    for seed in (0, 1):  # the smoothing grid: one configuration
+        run = write_run(
+            tmp_path,
+            f"smooth/weight_decay=0.001/seed={seed}",
+            flat_curve(90.0, 10),
+            seed=seed,
+            anneal="logistic",
+            holdout=0.1,
+        )
+        _add_holdout(run, 88.5)
+    report = build_report([tmp_path], select="holdout")
+    assert report.confirmed
+    headline = report.comparisons[0]
+    assert headline.stage == "confirm"
+    assert [(r.configuration.label, r.searched) for r in headline.rows] == [
+        ("sgd", 2),
+        ("sgd + smoothing global+local logistic b=0.5 alpha=1", 1),
+    ]
+    smooth = headline.rows[1].difference
+    assert smooth.delta == pytest.approx(0.9)
+    assert smooth.low < 0.9 < smooth.high
+    text = to_markdown(report)
+    assert text.index("## Verdict: confirmation runs") < text.index("## Against tuned SGD")
+    assert "is better than tuned SGD at this scale: +0.90 ±" in text

@@ -35,6 +35,26 @@ def test_registry_builds_agr_and_none() -> None:
     assert torch.equal(param.grad, torch.tensor([0.75, -0.75]))
 
 
+@pytest.mark.parametrize("name", GRAD_TRANSFORMS.names())
+def test_every_transform_rewrites_gradients_in_place_and_nothing_else(name: str) -> None:
+    """The transform contract: ``transform(params)`` changes ``p.grad`` in place (same tensor,
+    shape, dtype, finite), leaves parameters without a gradient alone, and never the weights."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    model(torch.randn(5, 4)).square().sum().backward()
+    frozen = torch.nn.Parameter(torch.ones(3))  # no gradient
+    params = [*model.parameters(), frozen]
+    weights = [p.detach().clone() for p in params]
+    grads = [p.grad for p in params]
+    build_grad_transform(RunConfig(grad_transform=name))(params)
+    for p, weight, grad in zip(params, weights, grads, strict=True):
+        assert torch.equal(p.detach(), weight)
+        assert p.grad is grad  # in place: the optimizer reads the same tensors
+        if grad is not None:
+            assert torch.isfinite(grad).all()
+    assert frozen.grad is None
+
+
 def test_known_three_element_vector() -> None:
     # sum|g| = 6, alpha = (1/6, 2/6, 3/6): g - alpha g = (5/6, -4/3, 3/2)
     param = with_grad(torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64))

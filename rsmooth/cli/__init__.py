@@ -12,13 +12,14 @@ from typing import Any
 
 import typer
 
+from rsmooth import interrupt
 from rsmooth.errors import EXIT_INTERRUPTED, EXIT_USAGE, RsmoothError
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``rsmooth`` command."""
     args = list(sys.argv[1:] if argv is None else argv)
-    _handle_signals()
+    interrupt.install()  # Ctrl-C and SIGTERM: a resumable stop
     try:
         code = _run(args)
     except RsmoothError as err:
@@ -46,19 +47,6 @@ def _run(args: list[str]) -> Any:
     from rsmooth.cli.app import app
 
     return app(args=args, prog_name="rsmooth", standalone_mode=False)
-
-
-def _handle_signals() -> None:
-    """Ctrl-C and SIGTERM (a job scheduler, `kill`, a stopping sweep) both stop at a resumable
-    point, also when a shell started us in the background with SIGINT ignored."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _is_usage_error(err: Exception) -> bool:

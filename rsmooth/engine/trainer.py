@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from rsmooth import interrupt
 from rsmooth.config import RunConfig
 from rsmooth.data import DeviceBatches, load_splits
 from rsmooth.engine.checkpoint import Progress, load_checkpoint, save_checkpoint
@@ -220,6 +221,7 @@ def train_epoch(
     started = time.perf_counter()
     for images, labels in batches.batches(epoch, cfg.seed):
         lr, s_t = lr_at(cfg, step, total_steps), smoothing_scale(cfg, step, total_steps)
+        interrupt.check()  # a stop request that a finalizer swallowed (rsmooth.interrupt)
         loss, logits = train_step(method, images, labels, lr, s_t)
         loss_sum += loss.float() * labels.shape[0]
         correct += (logits.argmax(dim=1) == labels).sum()

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from rsmooth import interrupt
 from rsmooth.config import RunConfig
 from rsmooth.data import DeviceBatches, Split, load_splits
 from rsmooth.engine.checkpoint import Progress, load_checkpoint, save_checkpoint
@@ -259,6 +260,7 @@ class _Pack:
         lrs = [c.lr for c in cfgs]
         started = time.perf_counter()
         for i, (images, labels) in enumerate(self.batches.batches(epoch)):
+            interrupt.check()  # a stop request that a finalizer swallowed (rsmooth.interrupt)
             lrs = [lr_at(c, step, total) for c in cfgs]
             self.step.set_lrs(lrs)
             losses, logits = self.step(images, labels, s_t[i])

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from rsmooth import interrupt
 from rsmooth.runfolder import (
     COMPLETED,
     CONFIG,
@@ -82,6 +83,7 @@ def run_local(
                 listener.finished(outcome)
             if running:
                 time.sleep(POLL_SECONDS)
+            interrupt.check()
     finally:
         _stop(running)
         with contextlib.suppress(OSError):

@@ -1,0 +1,34 @@
+"""Stopping at a resumable point on Ctrl-C or SIGTERM (a job scheduler, `kill`, a sweep that
+stops its runs).
+
+The CLI installs ``install()``: both signals raise KeyboardInterrupt, which the engine turns into
+a resumable stop. Python runs a signal handler between any two bytecodes, so the exception can
+land inside a finalizer (``__del__``), where Python prints and drops it; the request is
+therefore also remembered, and the loops call ``check()`` at their safe points (every training
+step, every poll of a sweep) to raise it again.
+"""
+
+from __future__ import annotations
+
+import signal
+
+_requested = False
+
+
+def _stop(signum: int, frame: object) -> None:
+    global _requested
+    _requested = True
+    raise KeyboardInterrupt
+
+
+def install() -> None:
+    """Ctrl-C and SIGTERM stop the process at a resumable point, also when a shell started it
+    in the background with SIGINT ignored."""
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+
+
+def check() -> None:
+    """Raise KeyboardInterrupt if a stop was requested (and perhaps swallowed on the way)."""
+    if _requested:
+        raise KeyboardInterrupt

@@ -1,0 +1,47 @@
+"""rsmooth.engine.environment: where and how a run computes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rsmooth.config import RunConfig
+from rsmooth.engine.environment import cpu_has_native_bf16, select_environment
+from rsmooth.errors import ConfigError
+
+
+def test_auto_on_this_machine():
+    env = select_environment(RunConfig(device="cpu"))
+    assert env.device == torch.device("cpu")
+    assert env.channels_last  # measured faster on CPU and CUDA (docs/performance.md)
+    assert env.precision == ("bf16" if cpu_has_native_bf16() else "fp32")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_precision_and_autocast(precision):
+    env = select_environment(RunConfig(device="cpu", precision=precision, channels_last=False))
+    assert env.precision == precision and not env.channels_last
+    with env.autocast():
+        out = torch.nn.Linear(4, 4)(torch.randn(2, 4))
+    assert out.dtype == (torch.bfloat16 if precision == "bf16" else torch.float32)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is available here")
+def test_cuda_without_a_device_is_a_user_error():
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        select_environment(RunConfig(device="cuda"))
+
+
+def test_threads_and_description():
+    before = torch.get_num_threads()
+    try:
+        cfg = RunConfig(device="cpu", num_threads=1)
+        env = select_environment(cfg)
+        assert torch.get_num_threads() == 1
+        described = env.describe(cfg)
+        assert described["threads"] == 1 and described["device"] == "cpu"
+        assert {"torch", "rsmooth", "python", "device_name", "precision", "compile"} <= set(
+            described
+        )
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,182 @@
+"""rsmooth.runfolder, the run-folder contract: torch-free, tolerant readers (a damaged run is
+"unreadable" with a reason, never an exception), strict JSON, the paper's metrics, ownership
+locks, group-readable files, no litter."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rsmooth.runfolder import (
+    COMPLETED,
+    DIVERGED,
+    LOCK,
+    LOCK_FD_ENV,
+    RUNNING,
+    TODO,
+    UNREADABLE,
+    RunFolder,
+    RunLockedError,
+    atomic_write_bytes,
+    is_locked,
+    paper_metric,
+    read_run,
+    run_lock,
+    strict_json,
+)
+from tests.fixtures import flat_curve, write_run
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_importing_the_run_folder_module_does_not_import_torch():
+    code = "import sys, rsmooth.runfolder; sys.exit(9 if 'torch' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+def test_statuses_of_a_run_as_it_goes(tmp_path):
+    assert read_run(tmp_path / "nothing").status == TODO
+    run = write_run(tmp_path, "r", flat_curve(90.0, 4), epochs=8, status="running")
+    assert (read_run(run).status, read_run(run).reason) == (RUNNING, "4/8 epochs")
+    done = write_run(tmp_path, "d", flat_curve(90.0, 4))
+    assert read_run(done).status == COMPLETED
+
+
+def test_diverged_epochs_are_strict_json_and_read_as_diverged(tmp_path):
+    record = {"epoch": 3, "train_loss": float("nan"), "val_loss": float("inf"), "val_acc": 10.0}
+    text = strict_json(record)
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"epoch": 3, "train_loss": None, "val_loss": None, "val_acc": 10.0}
+    run = write_run(tmp_path, "r", [50.0, 40.0], epochs=10, status="running")
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write(text + "\n")
+    found = read_run(run)
+    assert (found.status, found.reason) == (DIVERGED, "non-finite train_loss in epoch 3")
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda r: (r / "config.yaml").write_text("- 1\n- 2\n"), "config.yaml is not a mapping"),
+        (lambda r: (r / "config.yaml").write_bytes(b"\x00\xff\xfe binary"), "UTF-8"),
+        (lambda r: (r / "config.yaml").write_text("seed: 1\nseed: 2\n"), "duplicate key"),
+        (lambda r: (r / "config.yaml").write_text("model: [resnet20\n"), "valid YAML"),
+        (lambda r: _line(r, '{"epoch": NaN, "val_acc": 1.0}'), "line 2: epoch nan"),
+        (lambda r: _line(r, '{"epoch": 2, "val_acc": "high"}'), "line 2: val_acc 'high'"),
+        (lambda r: _line(r, '{"epoch": "2", "val_acc": 1.0}'), "line 2: epoch '2'"),
+        (lambda r: _line(r, "[1, 2]"), "line 2: not a JSON object"),
+    ],
+)
+def test_a_damaged_run_is_unreadable_with_its_reason(tmp_path, damage, reason):
+    run = write_run(tmp_path, "r", [50.0, 60.0, 70.0])
+    damage(run)
+    found = read_run(run)
+    assert found.status == UNREADABLE
+    assert reason in found.reason
+
+
+def _line(run: Path, text: str) -> None:
+    """Replace the second metrics line (not the last: a bad last line is a write in progress)."""
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    lines[1] = text
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_config_is_unreadable(tmp_path):
+    run = write_run(tmp_path, "r", [50.0])
+    (run / "config.yaml").chmod(0)
+    assert read_run(run).status == UNREADABLE
+
+
+def test_paper_metrics_with_epochs_not_evaluated(tmp_path):
+    records = [{"epoch": e, "val_acc": 80.0 + e} for e in range(8, 11)]
+    records = [{"epoch": e} for e in range(1, 8)] + records  # val_start: early epochs skipped
+    assert paper_metric(records, "max", 10) == 90.0
+    assert paper_metric(records, "mean", 10) == 90.0  # ceil(10% of 10) = the last epoch
+    assert math.isnan(paper_metric(records[:7], "mean", 10))
+    assert math.isnan(paper_metric(records, "max", 10, "holdout"))
+
+
+def test_written_files_respect_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "f.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.json").stat().st_mode & 0o777 == 0o644  # group- and world-readable
+
+
+def test_litter_of_a_killed_writer_is_removed(tmp_path):
+    folder = RunFolder(tmp_path)
+    (tmp_path / ".checkpoint.pt.abc.tmp").write_bytes(b"half")
+    (tmp_path / ".summary.json.xyz.tmp").write_text("{")
+    (tmp_path / "checkpoint.pt").write_bytes(b"whole")
+    assert {p.name for p in folder.remove_litter()} == {
+        ".checkpoint.pt.abc.tmp",
+        ".summary.json.xyz.tmp",
+    }
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+# ----------------------------------------------------------------------------- ownership
+def test_a_run_has_one_owner(tmp_path):
+    with run_lock(tmp_path / "run"):
+        assert is_locked(tmp_path / "run")
+        with pytest.raises(RunLockedError, match=f"pid {os.getpid()}"), run_lock(tmp_path / "run"):
+            pass
+    assert not is_locked(tmp_path / "run")
+    with run_lock(tmp_path / "run"):  # free again
+        pass
+
+
+HOLD = """
+import sys, time
+from rsmooth.runfolder import run_lock
+with run_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_killed_owner_leaves_no_stale_lock(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path / "run")], cwd=REPO, stdout=subprocess.PIPE
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+    assert is_locked(tmp_path / "run")
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    deadline = time.monotonic() + 5
+    while is_locked(tmp_path / "run") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not is_locked(tmp_path / "run")  # the kernel released it with the process
+
+
+def test_a_child_adopts_the_lock_its_parent_took(tmp_path, monkeypatch):
+    with run_lock(tmp_path / "run") as fd:
+        monkeypatch.setenv(LOCK_FD_ENV, str(fd))
+        with run_lock(tmp_path / "run") as adopted:  # as a sweep's child does
+            assert adopted == fd
+        with run_lock(tmp_path / "other-run") as other:  # another folder: its own lock
+            assert other != fd
+    assert (tmp_path / "run" / LOCK).exists()
+
+
+def test_config_yaml_round_trips(tmp_path):
+    from rsmooth.config import RunConfig
+
+    folder = RunFolder(tmp_path / "run")
+    cfg = RunConfig(seed=3, holdout=0.1)
+    folder.create(cfg)
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["holdout"] == 0.1
+    assert folder.read_config() == cfg
