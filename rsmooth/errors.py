@@ -28,6 +28,10 @@ class ConfigError(RsmoothError):
             self.allowed = "one of " + ", ".join(str(a) for a in allowed)
         super().__init__(f"invalid {field}: {value!r} (allowed: {self.allowed})")
 
+    def reason(self) -> str:
+        """The message without the field's name, for callers that name the field themselves."""
+        return f"{self.value!r} (allowed: {self.allowed})"
+
 
 class DataError(RsmoothError):
     """A data set is missing or its files are unreadable."""

@@ -70,8 +70,12 @@ def read_metrics(folder: Path) -> list[dict]:
 
 def test_train_writes_the_run_folder(fmnist, tmp_path, capsys):
     out = tmp_path / "run"
+    started = time.perf_counter()
     code, err = run_cli(tiny_args(fmnist, out, "--anneal", "logistic", "--b", "0.3"), capsys)
+    elapsed = time.perf_counter() - started
     assert code == 0, err
+    total = json.loads((out / "summary.json").read_text())["total_seconds"]
+    assert 0 < total <= elapsed  # the run's wall time, each second counted once
     assert {p.name for p in out.iterdir()} == {
         "config.yaml",
         "metrics.jsonl",

@@ -97,6 +97,10 @@ def sweep(
     runs = expand(parsed, overrides, trials)  # every config resolved before anything runs
     check_selectable(parsed, runs)
     out_dir = check_output_dir(out, "--out") if out is not None else Path("runs") / parsed.name
+    if not dry_run and executor == "local":
+        from rsmooth.sweep.preflight import check_runs_can_start
+
+        check_runs_can_start(runs)
     if dry_run:
         _print_plan(console, parsed.name, sweep_status(runs, out_dir), out_dir)
         if parsed.confirm is not None:

@@ -34,6 +34,12 @@ def load_splits(cfg: RunConfig) -> tuple[DatasetSpec, Split, Split, Split | None
     return spec, train, test, holdout
 
 
+def check_available(cfg: RunConfig) -> None:
+    """The data set's files can be read (a sweep checks each of its data sets once, up front)."""
+    spec = DATASETS.get(cfg.data)
+    spec.load(data_dir_of(cfg, spec), False)
+
+
 def data_dir_of(cfg: RunConfig, spec: DatasetSpec) -> Path:
     return Path(cfg.data_dir or spec.default_dir).expanduser()
 

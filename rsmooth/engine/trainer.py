@@ -139,8 +139,10 @@ def _train(
     started = time.perf_counter()
     best = best_so_far(metrics, cfg)
 
+    seconds_before = progress.seconds  # of earlier processes of this run (resumed)
+
     def seconds() -> float:
-        return progress.seconds + time.perf_counter() - started
+        return seconds_before + time.perf_counter() - started
 
     def write_summary(status: str, **extra: Any) -> dict[str, Any]:
         summary = {
@@ -175,8 +177,9 @@ def _train(
                     )
                 # best.pt before the checkpoint: a kill between the two replays this epoch.
                 best = keep_best(folder, run.method.model, record, best, cfg)
-                progress = Progress(epoch + 1, record["step"], seconds())
-                save_checkpoint(folder, run.method.model, run.method.optimizer, progress)
+                finished = Progress(epoch + 1, record["step"], seconds())
+                save_checkpoint(folder, run.method.model, run.method.optimizer, finished)
+                progress = finished
                 write_summary("running")
                 display.epoch_done(record)
     except (KeyboardInterrupt, SystemExit):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ SELECT_METRICS = ("max", "mean")
 VARIANT_KEYS = ("name", "description", "grid")
 # Seeds come from `trials` / `seeds`, never from the grid: each (config, seed) is one trial.
 RESERVED_FIELDS = ("seed",)
+# Bounds that keep a typo (trials: 10000000) from hanging even a --dry-run.
+MAX_TRIALS = 1000
+MAX_RUNS = 100_000
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
@@ -169,8 +173,10 @@ def _parse_seeds(values: Mapping[str, Any], source: str) -> tuple[int, ...]:
             )
         return tuple(seeds)
     trials = values.get("trials", 1)
-    if not _is_int(trials) or trials < 1:
-        raise RecipeError(f"{source}: trials: {trials!r} (allowed: an integer >= 1)")
+    if not _is_int(trials) or not 1 <= trials <= MAX_TRIALS:
+        raise RecipeError(
+            f"{source}: trials: {trials!r} (allowed: an integer in [1, {MAX_TRIALS}])"
+        )
     return tuple(range(trials))
 
 
@@ -247,16 +253,24 @@ def _parse_axes(raw: Mapping[str, Any], source: str, where: str) -> dict[str, tu
     return axes
 
 
+def _at(source: str, where: str, name: str = "") -> str:
+    """Where in the input a value is: ``file.yaml: variant x.grid.b``, or ``--set b``."""
+    place = ".".join(part for part in (where, name) if part)
+    if not place:
+        return source
+    return f"{source} {place}" if source.startswith("--") else f"{source}: {place}"
+
+
 def _field_name(key: Any, source: str, where: str) -> str:
     name = str(key).replace("-", "_")
     if name in RESERVED_FIELDS:
         raise RecipeError(
-            f"{source}: {where}.{name} (allowed: seeds come from the recipe's trials or seeds)"
+            f"{_at(source, where, name)} (allowed: seeds come from the recipe's trials or seeds)"
         )
     if name not in RunConfig.field_names():
         hint = _did_you_mean(name, RunConfig.field_names())
         raise RecipeError(
-            f"{source}: {where}: unknown field {key!r}{hint} (allowed: a RunConfig field, "
+            f"{_at(source, where)}: unknown field {key!r}{hint} (allowed: a RunConfig field, "
             "see `rsmooth train --help`)"
         )
     return name
@@ -266,7 +280,7 @@ def _coerce(name: str, value: Any, source: str, where: str) -> Any:
     try:
         return coerce(name, value)
     except ConfigError as err:
-        raise RecipeError(f"{source}: {where}.{name}: {err}") from None
+        raise RecipeError(f"{_at(source, where, name)}: {err.reason()}") from None
 
 
 def _check_keys(
@@ -303,6 +317,12 @@ def _no_overlap(a: Mapping, b: Mapping, source: str, where_a: str, where_b: str)
         )
 
 
+def _variant_names(first: str | None, second: str | None) -> str:
+    if first is None and second is None:
+        return "the recipe has no variants: an axis is missing from its grid"
+    return f"from variants {first or '(base)'} and {second or '(base)'}"
+
+
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -320,14 +340,14 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
         key, sep, text = pair.partition("=")
         if not sep or not key:
             raise RecipeError(f"--set {pair!r} (allowed: key=value, e.g. --set epochs=2)")
-        name = _field_name(key.strip(), "--set", "--set")
+        name = _field_name(key.strip(), "--set", "")
         try:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
             value = text
         if isinstance(value, (list, dict)):
             raise RecipeError(f"--set {pair!r} (allowed: a single value)")
-        overrides[name] = _coerce(name, value, "--set", "--set")
+        overrides[name] = _coerce(name, value, "--set", "")
     return overrides
 
 
@@ -356,7 +376,18 @@ def expand(
                 f"--set {name}: variant {setters[0]} of recipe {recipe.name} sets it "
                 "(allowed: a field of base or one the recipe leaves at its default)"
             )
+    if trials is not None and not 1 <= trials <= MAX_TRIALS:
+        raise RecipeError(f"--trials {trials} (allowed: an integer in [1, {MAX_TRIALS}])")
     seeds = tuple(range(trials)) if trials is not None else recipe.seeds
+    planned = len(seeds) * sum(
+        math.prod(len(v) for v in {**recipe.axes, **variant.axes}.values())
+        for variant in recipe.variants
+    )
+    if planned > MAX_RUNS:
+        raise RecipeError(
+            f"{recipe.source}: {planned:,} runs (allowed: at most {MAX_RUNS:,} in one sweep; "
+            "split the recipe or use fewer trials)"
+        )
     runs: list[PlannedRun] = []
     by_name: dict[str, PlannedRun] = {}
     seen_configs: set[RunConfig] = set()
@@ -376,8 +407,8 @@ def expand(
                 if name in by_name:
                     if by_name[name].config != cfg:
                         raise RecipeError(
-                            f"{recipe.source}: variants {by_name[name].variant} and "
-                            f"{variant.name} give different configs the same run folder {name} "
+                            f"{recipe.source}: two different configs get the same run folder "
+                            f"{name} ({_variant_names(by_name[name].variant, variant.name)}) "
                             "(allowed: distinct variant names or axes)"
                         )
                     continue
