@@ -286,6 +286,7 @@ class BenchSettings:
     warmup: int
     engine: bool = True
     methods_table: bool = True
+    packs: tuple[int, ...] = ()  # K values: K runs packed vs the same K runs one by one
 
     @classmethod
     def checked(
@@ -298,6 +299,7 @@ class BenchSettings:
         warmup: int = 1,
         engine: bool = True,
         methods_table: bool = True,
+        packs: tuple[int, ...] = (),
     ) -> BenchSettings:
         """Validate every setting; the defaults fit the device: a CPU run of the defaults
         finishes in about two minutes on 2 cores, a GPU one times more, longer blocks."""
@@ -305,18 +307,21 @@ class BenchSettings:
         for name in chosen:
             if name not in METHODS:
                 raise ConfigError("methods", name, list(METHODS))
-        if not (engine or methods_table):
+        if not (engine or methods_table or packs):
             raise ConfigError(
                 "--skip-engine/--skip-methods", "both", "at most one of them: nothing to time"
             )
+        for k in packs:
+            if k < 1:
+                raise ConfigError("pack", k, "integers >= 1")
         cuda = select_environment(base).device.type == "cuda"
         steps = steps if steps is not None else (20 if cuda else 3)
         rounds = rounds if rounds is not None else (9 if cuda else 5)
         for name, value, low in (("steps", steps, 1), ("rounds", rounds, 1), ("warmup", warmup, 0)):
             if value < low:
                 raise ConfigError(name, value, f"an integer >= {low}")
-        check_fits(base)
-        return cls(tuple(chosen), steps, rounds, warmup, engine, methods_table)
+        check_fits(base.replace(batch_size=base.batch_size * max(packs, default=1)))
+        return cls(tuple(chosen), steps, rounds, warmup, engine, methods_table, tuple(packs))
 
 
 def check_fits(base: RunConfig) -> None:
@@ -433,5 +438,55 @@ def run_bench(
             for t in (plain, ours)
         ]
         out["engine_speedup"] = speedup
+    if settings.packs:
+        lines += ["", *bench_packs(base, settings, out, progress)]
     out["markdown"] = "\n".join(lines)
     return out
+
+
+def _one_by_one(steppers: list[MethodStepper], steps: int) -> int:
+    return sum(stepper.run(steps) for stepper in steppers)
+
+
+def bench_packs(
+    base: RunConfig, settings: BenchSettings, out: dict[str, Any], progress: Callable[[str], None]
+) -> list[str]:
+    """K runs (seeds 0..K-1) packed into one model against the same K runs one after another,
+    alternating: aggregate images/s of both, and their ratio (issue: packing pays where the
+    device idles between kernel launches, docs/performance.md)."""
+    from rsmooth.pack import PackedStepper
+
+    spec = DATASETS.get(base.data)
+    steps, rounds, warmup = settings.steps, settings.rounds, settings.warmup
+    split = synthetic_split(spec, max(base.batch_size * (steps + 1), 1024))
+    lines = [
+        "| K runs | separate images/s | packed images/s | packed / separate |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    out["packs"] = []
+    for k in settings.packs:
+        progress(f"timing {k} runs packed against {k} separate runs")
+        cfgs = [base.replace(seed=seed) for seed in range(k)]
+        separate = [MethodStepper(cfg, split) for cfg in cfgs]
+        packed = PackedStepper(cfgs, split)
+
+        contenders: dict[str, Callable[[], int]] = {
+            "separate": functools.partial(_one_by_one, separate, steps),
+            "packed": functools.partial(packed.run, steps),
+        }
+        device = separate[0].device
+        timings = time_alternating(contenders, device, rounds, warmup, steps, progress)
+        ratio = paired_ratio(timings["separate"], timings["packed"])
+        out["packs"].append(
+            {
+                "k": k,
+                "separate_images_per_second": timings["separate"].images_per_second,
+                "packed_images_per_second": timings["packed"].images_per_second,
+                "packed_over_separate": ratio,
+            }
+        )
+        lines.append(
+            f"| {k} | {timings['separate'].images_per_second:,.0f} "
+            f"| {timings['packed'].images_per_second:,.0f} | {ratio:.2f} |"
+        )
+    return lines

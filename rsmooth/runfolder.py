@@ -32,7 +32,7 @@ SUMMARY = "summary.json"
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"  # the weights of the best epoch on the selection split
 LOCK = ".lock"  # held (flock) by the one process that trains the run
-LOCK_FD_ENV = "RSMOOTH_RUN_LOCK_FD"  # a sweep's child inherits its run's lock on this fd
+LOCK_FD_ENV = "RSMOOTH_RUN_LOCK_FD"  # a sweep's child inherits its runs' locks on these fds
 
 # The status of a run, for every reader and writer. summary.json holds one of the first four
 # (the engine's view); a reader derives the rest from what the folder holds.
@@ -260,16 +260,20 @@ def is_locked(path: str | Path) -> bool:
 
 
 def _inherited_lock(folder: Path) -> int | None:
-    """The lock fd a parent passed down for exactly this folder's lock file, if any."""
-    text = os.environ.get(LOCK_FD_ENV)
-    if not text:
-        return None
+    """The lock fd a parent passed down for exactly this folder's lock file, if any (a packed
+    worker inherits one per run: the fds are comma-separated)."""
     try:
-        fd = int(text)
-        same = os.path.samestat(os.fstat(fd), os.stat(folder / LOCK))
-    except (ValueError, OSError):
+        lock = os.stat(folder / LOCK)
+    except OSError:
         return None
-    return fd if same else None
+    for text in os.environ.get(LOCK_FD_ENV, "").split(","):
+        try:
+            fd = int(text)
+            if os.path.samestat(os.fstat(fd), lock):
+                return fd
+        except (ValueError, OSError):
+            continue
+    return None
 
 
 # ----------------------------------------------------------------------------- reading

@@ -46,6 +46,13 @@ def bench(
     skip_methods: Annotated[
         bool, typer.Option("--skip-methods", help="Skip the method table.")
     ] = False,
+    pack: Annotated[
+        str | None,
+        typer.Option(
+            help="Also time K runs packed into one model against K separate runs, e.g. 4 or "
+            "1,4,16,64."
+        ),
+    ] = None,
     json_out: Annotated[
         str | None, typer.Option("--json", help="Also write the results as JSON to this file.")
     ] = None,
@@ -78,6 +85,7 @@ def bench(
         warmup=warmup,
         engine=not skip_engine,
         methods_table=not skip_methods,
+        packs=_pack_sizes(pack),
     )
     result = run_bench(base, settings, progress=lambda text: typer.echo(text, err=True))
     typer.echo(result["markdown"])
@@ -87,3 +95,14 @@ def bench(
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps({k: v for k, v in result.items() if k != "markdown"}))
         typer.echo(f"JSON: {json_path}", err=True)
+
+
+def _pack_sizes(text: str | None) -> tuple[int, ...]:
+    from rsmooth.errors import ConfigError
+
+    if text is None:
+        return ()
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError("pack", text, "integers separated by commas, e.g. 1,4,16") from None

@@ -72,6 +72,21 @@ def sweep(
     trials: Annotated[
         int | None, typer.Option(min=1, help="Run seeds 0..N-1 instead of the recipe's.")
     ] = None,
+    pack: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Train up to K runs that share model, data and protocol as one packed model "
+            "per process (local executor, GPU; docs/architecture.md).",
+            show_default="the recipe's pack, else 1",
+        ),
+    ] = None,
+    pack_on_cpu: Annotated[
+        bool,
+        typer.Option(
+            "--pack-on-cpu", help="Pack on the CPU too (measured slower there; for tests)."
+        ),
+    ] = False,
 ) -> None:
     """Run a recipe's grid of runs. Finished runs are skipped, interrupted ones resumed, and a
     failed or diverged run does not stop the others.
@@ -117,6 +132,14 @@ def sweep(
 
         import_ray()  # fail in one line now if Ray is missing, not after the first run
     # Ctrl-C and SIGTERM stop the runs at a resumable point (rsmooth.cli.main).
+    size = pack if pack is not None else parsed.pack
+    if size > 1 and executor != "local":
+        raise RecipeError(f"--pack {size} (allowed: with --executor local only)")
+    if size > 1 and not pack_on_cpu and _on_cpu(runs):
+        console.print(
+            f"--pack {size}: the runs are on the CPU, where packing measured slower than "
+            "separate runs (docs/performance.md); they run separately (--pack-on-cpu packs)"
+        )
     stages = run_recipe(
         parsed,
         runs,
@@ -125,6 +148,8 @@ def sweep(
         executor=executor,
         ray_address=ray_address,
         gpus_per_run=gpus_per_run,
+        pack=size,
+        pack_on_cpu=pack_on_cpu,
     )
     problems = False
     for stage in stages:
@@ -136,6 +161,12 @@ def sweep(
         problems = problems or bool(stage.result.problems)
     if problems:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _on_cpu(runs: Any) -> bool:
+    from rsmooth.engine.environment import select_environment
+
+    return bool(runs) and select_environment(runs[0].config).device.type == "cpu"
 
 
 def _confirmation_plan(recipe: Any, runs: Any, out_dir: Path, plan: Any) -> tuple[list, str]:

@@ -17,6 +17,7 @@ exactly the results of an unbroken one (data order and augmentation are pure fun
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -38,11 +39,19 @@ from rsmooth.methods.smoothing import smoothing_scale
 from rsmooth.pack.batches import PackedBatches, packed_layout
 from rsmooth.pack.compat import packable
 from rsmooth.pack.step import PackedStep, Run, build_run
-from rsmooth.runfolder import CHECKPOINT, COMPLETED, CONFIG, RunFolder, read_run, summarize
+from rsmooth.runfolder import (
+    CHECKPOINT,
+    COMPLETED,
+    CONFIG,
+    RunFolder,
+    read_run,
+    run_lock,
+    summarize,
+)
 
 
 def train_packed(
-    cfgs: Sequence[RunConfig],
+    cfgs: Sequence[RunConfig | None],
     out_dirs: Sequence[str | Path],
     *,
     resume: bool = False,
@@ -54,16 +63,32 @@ def train_packed(
     resume=True reads each folder's config.yaml where there is one and continues from its
     checkpoint, and returns a completed run's summary untouched. The runs to train must be
     ``packable`` (ValueError with the reason otherwise: train them with ``train_run``).
+    A config may be None where the folder holds one (resume=True: a sweep's packed worker).
     """
     if len(cfgs) != len(out_dirs):
         raise ValueError(f"{len(cfgs)} configs for {len(out_dirs)} run folders")
+    with contextlib.ExitStack() as locks:
+        for out_dir in out_dirs:  # one process trains a run: each folder's lock, as train_run
+            locks.enter_context(run_lock(out_dir))
+        return _train_locked(cfgs, out_dirs, resume, quiet)
+
+
+def _train_locked(
+    cfgs: Sequence[RunConfig | None],
+    out_dirs: Sequence[str | Path],
+    resume: bool,
+    quiet: bool,
+) -> list[dict[str, Any]]:
     slots = []
     for cfg, out_dir in zip(cfgs, out_dirs, strict=True):
         folder = RunFolder(out_dir)
+        folder.remove_litter()
         if resume and folder.file(CONFIG).exists():
             cfg = folder.read_config()
         elif not resume:
             folder.ensure_fresh()
+        if cfg is None:
+            raise ValueError(f"{out_dir}: no config given and no config.yaml to resume")
         slots.append(_Slot(cfg.resolve(), folder))
     for slot in slots:
         slot.packed_with = [str(s.folder.path) for s in slots if s is not slot]

@@ -35,52 +35,63 @@ from rsmooth.runfolder import (
     read_run,
     run_lock,
 )
-from rsmooth.sweep.jobs import Job, Listener, Outcome, one_line
+from rsmooth.sweep.jobs import SKIPPED, Job, Listener, Outcome, one_line
 
 FINAL_STATUSES = (COMPLETED, DIVERGED, FAILED)
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10.0
-HELD_ELSEWHERE = "held by another process"  # the outcome of a run another sweep is training
+HELD_ELSEWHERE = "done or held by another process"  # a run another sweep trains or trained
 
 
-def log_path(out_dir: Path, job: Job) -> Path:
-    return out_dir / "logs" / (job.name.replace("/", "__") + ".log")
+def log_path(out_dir: Path, jobs: Job | Sequence[Job]) -> Path:
+    """``logs/<run>.log``, or for a pack ``logs/pack-<first run>.log``."""
+    first = jobs if isinstance(jobs, Job) else jobs[0]
+    prefix = "" if isinstance(jobs, Job) or len(jobs) == 1 else "pack-"
+    return out_dir / "logs" / (prefix + first.name.replace("/", "__") + ".log")
 
 
 class _Running:
-    def __init__(self, job: Job, process: subprocess.Popen[bytes], lock: contextlib.ExitStack):
-        self.job = job
+    """A child process and the runs it trains (one, or a pack)."""
+
+    def __init__(
+        self, jobs: list[Job], process: subprocess.Popen[bytes], locks: contextlib.ExitStack
+    ) -> None:
+        self.jobs = jobs
         self.process = process
-        self.lock = lock  # released (closed) when the child has ended
+        self.locks = locks  # released (closed) when the child has ended
         self.began = time.perf_counter()
 
 
 def run_local(
-    jobs: Sequence[Job], out_dir: Path, parallel: int, listener: Listener
+    units: Sequence[Sequence[Job]], out_dir: Path, parallel: int, listener: Listener
 ) -> list[Outcome]:
-    pending = list(jobs)
+    """Train the units (a run, or a pack of runs trained by one process) ``parallel`` at a
+    time; returns one outcome per run."""
+    pending = [list(unit) for unit in units]
     running: list[_Running] = []
     outcomes: list[Outcome] = []
     _remove_legacy_configs(out_dir)
+
+    def finish(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        listener.finished(outcome)
+
     try:
         while pending or running:
             while pending and len(running) < parallel:
-                job = pending.pop(0)
-                started = _launch(job, out_dir)
-                if started is None:  # another process trains it: not ours
-                    outcome = Outcome(job, "skipped", 0.0, HELD_ELSEWHERE)
-                    outcomes.append(outcome)
-                    listener.finished(outcome)
-                    continue
-                running.append(started)
-                listener.started(job)
+                started, skipped = _launch(pending.pop(0), out_dir)
+                for job in skipped:  # another process trains it: not ours
+                    finish(Outcome(job, SKIPPED, 0.0, HELD_ELSEWHERE))
+                if started is not None:
+                    running.append(started)
+                    for job in started.jobs:
+                        listener.started(job)
             for entry in [r for r in running if r.process.poll() is not None]:
                 running.remove(entry)
-                entry.lock.close()
+                entry.locks.close()
                 seconds = time.perf_counter() - entry.began
-                outcome = _outcome(entry.job, entry.process.returncode, seconds, out_dir)
-                outcomes.append(outcome)
-                listener.finished(outcome)
+                for job in entry.jobs:
+                    finish(_outcome(job, entry.jobs, entry.process.returncode, seconds, out_dir))
             if running:
                 time.sleep(POLL_SECONDS)
             interrupt.check()
@@ -91,43 +102,57 @@ def run_local(
     return outcomes
 
 
-def _launch(job: Job, out_dir: Path) -> _Running | None:
-    """Take the run's lock, write its config if it is new, start the child that trains it.
-    None: another process holds the lock."""
-    stack = contextlib.ExitStack()
+def _launch(unit: list[Job], out_dir: Path) -> tuple[_Running | None, list[Job]]:
+    """Take the runs' locks, write the configs of new runs, start the child that trains them.
+    Returns the started child (None if no run is left to it) and the runs held elsewhere."""
+    locks = contextlib.ExitStack()
+    mine: list[tuple[Job, int]] = []
+    skipped = []
     try:
-        fd = stack.enter_context(run_lock(job.path))
-    except RunLockedError:
-        stack.close()
-        return None
-    try:
-        folder = RunFolder(job.path)
-        if read_run(job.path).status in (COMPLETED, DIVERGED):
-            stack.close()  # another sweep finished it since this one looked
-            return None
-        if not folder.file(CONFIG).exists():
-            folder.create(job.config)  # validated by the sweep, before any run started
-        log = log_path(out_dir, job)
+        for job in unit:
+            try:
+                fd = locks.enter_context(run_lock(job.path))
+            except RunLockedError:
+                skipped.append(job)
+                continue
+            if read_run(job.path).status in (COMPLETED, DIVERGED):
+                skipped.append(job)  # another sweep finished it since this one looked
+                continue
+            folder = RunFolder(job.path)
+            if not folder.file(CONFIG).exists():
+                folder.create(job.config)  # validated by the sweep, before any run started
+            mine.append((job, fd))
+        if not mine:
+            locks.close()
+            return None, skipped
+        jobs = [job for job, _ in mine]
+        fds = [fd for _, fd in mine]
+        log = log_path(out_dir, jobs)
         log.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "rsmooth", "train", "--resume", str(job.path), "--quiet"]
+        if len(jobs) == 1:
+            command = [sys.executable, "-m", "rsmooth", "train", "--resume", str(jobs[0].path)]
+            command.append("--quiet")
+        else:
+            command = [sys.executable, "-m", "rsmooth.pack", *(str(j.path) for j in jobs)]
         env = dict(os.environ)
-        env[LOCK_FD_ENV] = str(fd)
-        if job.config.num_threads is not None:
+        env[LOCK_FD_ENV] = ",".join(map(str, fds))
+        threads = jobs[0].config.num_threads
+        if threads is not None:
             # Also covers a resumed run, whose own config.yaml keeps the thread count of its start.
-            env["OMP_NUM_THREADS"] = str(job.config.num_threads)
+            env["OMP_NUM_THREADS"] = str(threads)
         # The child imports this very rsmooth, installed or not.
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         with open(log, "ab") as log_file:
-            process = _spawn(command, env, log_file, fd)
+            process = _spawn(command, env, log_file, fds)
     except BaseException:
-        stack.close()
+        locks.close()
         raise
-    return _Running(job, process, stack)
+    return _Running(jobs, process, locks), skipped
 
 
 def _spawn(
-    command: list[str], env: dict[str, str], log: IO[bytes], fd: int
+    command: list[str], env: dict[str, str], log: IO[bytes], fds: list[int]
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         command,
@@ -135,7 +160,7 @@ def _spawn(
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
-        pass_fds=(fd,),  # the run's lock: the child owns the run while it lives
+        pass_fds=tuple(fds),  # the runs' locks: the child owns its runs while it lives
         preexec_fn=_child_signals if sys.platform == "linux" else None,
     )
 
@@ -152,13 +177,13 @@ def _child_signals() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def _outcome(job: Job, returncode: int, seconds: float, out_dir: Path) -> Outcome:
+def _outcome(job: Job, unit: list[Job], returncode: int, seconds: float, out_dir: Path) -> Outcome:
     found = read_run(job.path)
     summary = found.summary or {}
     status = found.status
-    log = log_path(out_dir, job)
+    log = log_path(out_dir, unit)
     if status in FINAL_STATUSES:
-        if log.is_file() and log.stat().st_size == 0:
+        if len(unit) == 1 and log.is_file() and log.stat().st_size == 0:
             log.unlink()  # keep only the logs that say something
         return Outcome(job, status, seconds, summary.get("error") or found.reason or None, summary)
     # The process died without a final summary (killed, out of memory, a usage error).
@@ -183,7 +208,7 @@ def _stop(running: list[_Running]) -> None:
         except subprocess.TimeoutExpired:
             entry.process.kill()
             entry.process.wait()
-        entry.lock.close()
+        entry.locks.close()
 
 
 def _remove_legacy_configs(out_dir: Path) -> None:

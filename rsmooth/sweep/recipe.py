@@ -25,7 +25,17 @@ from rsmooth.config import RunConfig, coerce, load_yaml_mapping
 from rsmooth.errors import ConfigError, RecipeError
 from rsmooth.sweep.naming import run_name
 
-RECIPE_KEYS = ("name", "description", "trials", "seeds", "base", "grid", "variants", "confirm")
+RECIPE_KEYS = (
+    "name",
+    "description",
+    "trials",
+    "seeds",
+    "base",
+    "grid",
+    "variants",
+    "confirm",
+    "pack",
+)
 CONFIRM_KEYS = ("trials", "first_seed", "select", "metric")
 SELECT_SPLITS = ("holdout", "val")
 SELECT_METRICS = ("max", "mean")
@@ -73,6 +83,7 @@ class Recipe:
     variants: tuple[Variant, ...]  # one unnamed variant when the recipe has none
     source: str = "recipe"  # where it came from, for error messages
     confirm: Confirm | None = None
+    pack: int = 1  # runs per packed process (rsmooth sweep --pack overrides it)
 
     def axis_fields(self) -> set[str]:
         names = set(self.axes)
@@ -124,7 +135,10 @@ def parse_recipe(values: Mapping[str, Any], source: str = "recipe") -> Recipe:
             )
         variants = tuple(_parse_variant(v, i, source) for i, v in enumerate(raw_variants))
     confirm = _parse_confirm(values.get("confirm"), seeds, source)
-    return Recipe(name, description, seeds, base, axes, variants, source, confirm)
+    pack = values.get("pack", 1)
+    if not _is_int(pack) or pack < 1:
+        raise RecipeError(f"{source}: pack: {pack!r} (allowed: an integer >= 1)")
+    return Recipe(name, description, seeds, base, axes, variants, source, confirm, pack)
 
 
 def _parse_confirm(raw: Any, seeds: tuple[int, ...], source: str) -> Confirm | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from rsmooth.runfolder import DIVERGED, FINAL
 from rsmooth.sweep.confirm import choose, plan_confirmation, write_choices
-from rsmooth.sweep.jobs import SKIPPED, Outcome, plan_jobs
+from rsmooth.sweep.jobs import SKIPPED, Job, Outcome, plan_jobs
 from rsmooth.sweep.progress import SweepProgress
 from rsmooth.sweep.recipe import PlannedRun, Recipe
 from rsmooth.sweep.state import RunStatus, sweep_status
@@ -60,11 +60,15 @@ def run_sweep(
     executor: str = "local",
     ray_address: str | None = None,
     gpus_per_run: float | None = None,
+    pack: int = 1,
+    pack_on_cpu: bool = False,
     console: Any = None,
 ) -> SweepResult:
     """Run every planned run not yet done under ``out_dir``; returns what happened.
 
-    ``jobs``: runs at once (local: default 1; ray: default as many as the cluster fits).
+    ``jobs``: processes at once (local: default 1; ray: default as many as the cluster fits).
+    ``pack``: up to this many runs train together as one packed model in one process (local
+    executor; rsmooth.pack), where packing pays (see ``packs``).
     """
     statuses = sweep_status(runs, out_dir)
     todo = [s for s in statuses if s.state not in FINAL]
@@ -78,8 +82,9 @@ def run_sweep(
         # A fair share of the CPU threads per concurrent run (GPU runs need few: data is on
         # the device).
         threads = max(1, cpu_count() // at_once)
+        units = packs(plan_jobs(todo, threads), pack, pack_on_cpu)
         with SweepProgress(len(todo), at_once, console) as progress:
-            outcomes = run_local(plan_jobs(todo, threads), out_dir, at_once, progress)
+            outcomes = run_local(units, out_dir, at_once, progress)
     else:
         from rsmooth.sweep.ray_exec import run_ray
 
@@ -89,6 +94,23 @@ def run_sweep(
                 todo, progress, address=ray_address, gpus_per_run=gpus_per_run, parallel=ray_at_once
             )
     return SweepResult(statuses, outcomes)
+
+
+def packs(jobs: list[Job], size: int, on_cpu: bool = False) -> list[list[Job]]:
+    """The jobs in packs of at most ``size`` runs that may share one (rsmooth.pack.compat),
+    else one run per unit. On the CPU, packing is off unless ``on_cpu``: there it measured
+    slower than separate runs (0.72-0.86x at K = 2-4, docs/performance.md), since a CPU step
+    is already ~97% inside its kernels, while a GPU idles between the launches packing saves."""
+    if size <= 1 or not jobs:
+        return [[job] for job in jobs]
+    from rsmooth.engine.environment import select_environment
+    from rsmooth.pack import group_packs
+
+    cpu = select_environment(jobs[0].config).device.type == "cpu"
+    if cpu and not on_cpu:
+        return [[job] for job in jobs]
+    groups = group_packs([job.config for job in jobs], size)
+    return [[jobs[i] for i in group] for group in groups]
 
 
 @dataclass(frozen=True)
