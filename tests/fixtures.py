@@ -19,7 +19,7 @@ from rsmooth.config import RunConfig
 
 def config_dict(**fields: Any) -> dict[str, Any]:
     """What the engine writes to config.yaml: the resolved config, every field."""
-    return RunConfig(**fields).resolve().to_dict()
+    return RunConfig.from_dict(fields).resolve().to_dict()
 
 
 def metrics_lines(

@@ -229,7 +229,7 @@ def test_resume_of_a_folder_another_process_trains_is_refused(tmp_path, data, ca
         assert "being trained by another process" in line
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()  # reaps it and closes its pipe
 
 
 HOLD = """

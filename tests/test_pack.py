@@ -360,3 +360,42 @@ def test_packed_stepper_steps_every_run(fmnist):
     before = [p.detach().clone() for p in stepper.step.params]
     assert stepper.run(4) == 4 * 8 * 2  # 4 steps (into a 2nd epoch) of 8 images, 2 runs
     assert all(not torch.equal(a, p) for a, p in zip(before, stepper.step.params, strict=True))
+
+
+# ---------------------------------------------------------------------- in a sweep
+PACKED_RECIPE = """
+name: packed
+seeds: [0, 1]
+base: {{data_dir: {data}, epochs: 2, batch_size: 8, eval_batch_size: 16, num_threads: 1}}
+variants:
+  - name: sgd
+  - name: smooth
+    anneal: logistic
+"""
+
+
+@pytest.mark.slow
+def test_a_packed_sweep_writes_ordinary_run_folders(tmp_path, capsys):
+    from rsmooth.report import build_report
+    from tests.cli import invoke
+
+    data = write_synthetic("fashion-mnist", tmp_path / "data", 24, 16)
+    recipe = tmp_path / "packed.yaml"
+    recipe.write_text(PACKED_RECIPE.format(data=data))
+    result = invoke(["sweep", recipe, "--out", tmp_path / "out", "--pack", "2"], capsys)
+    assert result.exit_code == 0, result.output
+    assert "they run separately" in result.stdout  # the CPU falls back, with a note
+    args = ["sweep", recipe, "--out", tmp_path / "packed", "--pack", "4", "--pack-on-cpu"]
+    result = invoke(args, capsys)
+    assert result.exit_code == 0, result.output
+    summaries = [json.loads(p.read_text()) for p in (tmp_path / "packed").rglob("summary.json")]
+    assert len(summaries) == 4 and all(len(s["packed_with"]) == 3 for s in summaries)
+    report = build_report([tmp_path / "packed"])
+    assert sorted(c.n for c in report.configurations) == [2, 2]
+    for run in (tmp_path / "packed").rglob("config.yaml"):  # the same results as unpacked
+        name = run.parent.relative_to(tmp_path / "packed")
+        ours = [json.loads(x) for x in (run.parent / "metrics.jsonl").read_text().splitlines()]
+        alone = (tmp_path / "out" / name / "metrics.jsonl").read_text().splitlines()
+        for a, b in zip(ours, map(json.loads, alone), strict=True):
+            # fp32 grouped and plain convolutions round differently (float64: tests above)
+            assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-2)

@@ -250,9 +250,10 @@ def test_table3_grid_and_figures_5_6_are_its_runs():
 def test_quick_fits_its_budget():
     runs = shipped("quick")
     images = sum(r.config.subset * 60000 * r.config.epochs for r in runs)
-    # < 10 minutes on 2 cores: the engine trains ResNet20 at ~1,200 images/s there
-    assert images <= 300_000
+    # ~5 minutes with --jobs 2 on 2 cores without bf16: ~250 images/s per core (fp32)
+    assert images <= 120_000
     assert {r.config.anneal for r in runs} == {None, "logistic"}
+    assert len({r.config.seed for r in runs}) >= 3  # an interval of the difference needs trials
 
 
 def test_relatives_recipes_cover_their_methods():

@@ -155,7 +155,7 @@ def test_a_killed_owner_leaves_no_stale_lock(tmp_path):
     assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
     assert is_locked(tmp_path / "run")
     holder.send_signal(signal.SIGKILL)
-    holder.wait()
+    holder.communicate()  # reaps it and closes its pipe
     deadline = time.monotonic() + 5
     while is_locked(tmp_path / "run") and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -55,7 +55,7 @@ def _parse_mat(raw: bytes) -> dict[str, np.ndarray]:
         raise _MatFormatError("no level-5 header")
     if raw.startswith(b"MATLAB 7.3"):
         raise _MatFormatError("v7.3 (HDF5) files are not supported")
-    order: Literal["<", ">"] = "<" if raw[126:128] == b"IM" else ">"
+    order: ByteOrder = "<" if raw[126:128] == b"IM" else ">"
     arrays: dict[str, np.ndarray] = {}
     pos = 128
     while pos < len(raw):
@@ -87,7 +87,10 @@ def _element(raw: bytes, pos: int, order: str) -> tuple[int, bytes, int]:
     return mi_type, raw[pos + 8 : end], next_pos
 
 
-def _matrix(data: bytes, order: str) -> tuple[str, np.ndarray] | None:
+ByteOrder = Literal["<", ">"]
+
+
+def _matrix(data: bytes, order: ByteOrder) -> tuple[str, np.ndarray] | None:
     """(name, array) of a numeric matrix element; None for cells, structs, chars, sparse."""
     _, flags, pos = _element(data, 0, order)
     _, dims, pos = _element(data, pos, order)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -24,8 +25,14 @@ class Progress:
     seconds: float  # wall time so far, summed across resumes
 
 
+class StateSource(Protocol):
+    """A model, or anything that gives its state dict (a packed run's copy of its slice)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+
 def save_checkpoint(
-    folder: RunFolder, model: nn.Module, optimizer: torch.optim.Optimizer, progress: Progress
+    folder: RunFolder, model: StateSource, optimizer: torch.optim.Optimizer, progress: Progress
 ) -> None:
     buffer = io.BytesIO()
     torch.save(

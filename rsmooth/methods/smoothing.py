@@ -67,7 +67,7 @@ def smoothing_scale(cfg: RunConfig, step: int, total_steps: int) -> float:
     return ANNEALS.get(cfg.anneal)(step / max(total_steps, 1), cfg.mu, cfg.b, cfg.s0)
 
 
-def diffusivity(d: Tensor, s: float | Tensor, alpha: float) -> Tensor:
+def diffusivity(d: Tensor, s: float | Tensor, alpha: float | Tensor) -> Tensor:
     """kappa = s / (1 + exp(-alpha * dn)) with dn the per-sample standardized residual (eq. 18-20).
 
     Population std (ddof 0): the paper asks for "standard deviation 1" exactly

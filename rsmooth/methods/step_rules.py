@@ -52,7 +52,9 @@ def build_step_rule(cfg: RunConfig) -> StepRule:
 def plain(cfg: RunConfig | None = None) -> StepRule:
     """One forward and one backward pass: the gradient of the minibatch loss."""
 
-    def step(model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor):
+    def step(
+        model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor
+    ) -> tuple[Tensor, Tensor]:
         loss, logits = loss_fn(images, labels)
         loss.backward()
         return loss.detach(), logits.detach()
@@ -92,7 +94,9 @@ def trainable(model: nn.Module) -> list[torch.nn.Parameter]:
 def sharpness_aware(rho: float = 0.05) -> StepRule:
     """SAM (Foret et al. 2021, docs/methods.md §4.2): the gradient at theta + rho * g / ||g||."""
 
-    def step(model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor):
+    def step(
+        model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor
+    ) -> tuple[Tensor, Tensor]:
         loss, logits, params, grads = _first_pass(model, loss_fn, images, labels)
         if params:
             scale = rho / (global_norm(grads) + 1e-12)
@@ -123,7 +127,9 @@ def gradient_regularization(
         return _double_backprop(gamma)
     direction = 1.0 if method == "forward" else -1.0
 
-    def step(model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor):
+    def step(
+        model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor
+    ) -> tuple[Tensor, Tensor]:
         loss, logits, params, grads = _first_pass(model, loss_fn, images, labels)
         if not params:
             return loss, logits
@@ -148,7 +154,9 @@ def gradient_regularization(
 def _double_backprop(gamma: float) -> StepRule:
     """DB: g + gamma H g by differentiating gamma/2 ||g||^2 through the graph of g (≈ 3× SGD)."""
 
-    def step(model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor):
+    def step(
+        model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor
+    ) -> tuple[Tensor, Tensor]:
         params = trainable(model)
         loss, logits = loss_fn(images, labels)
         grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)

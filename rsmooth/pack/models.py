@@ -33,6 +33,7 @@ backward 6x the time for 4x the work), so on such a CPU packs fall back to separ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -47,7 +48,7 @@ class Binding(NamedTuple):
     """A packed parameter and the K per-run parameters that are views into it."""
 
     packed: nn.Parameter
-    runs: list[nn.Parameter]
+    runs: list[Tensor]
     stacked: bool  # runs along a new dim 0 (K, *shape); else run-major blocks of dim 0
 
 
@@ -56,14 +57,14 @@ def run_views(packed: Tensor, runs: int, stacked: bool) -> list[Tensor]:
     return list(packed.unbind(0)) if stacked else list(packed.chunk(runs))
 
 
-def share(tensors: list[Tensor], stacked: bool = False) -> Tensor:
+def share(tensors: Sequence[Tensor], stacked: bool = False) -> Tensor:
     """One packed tensor holding ``tensors`` run-major; each of them is re-pointed to its slice.
 
     ``cat`` keeps channels_last conv weights channels_last, so every run's view has the
     strides of its own original tensor.
     """
     with torch.no_grad():
-        packed = torch.stack(tensors) if stacked else torch.cat(tensors)
+        packed = torch.stack(list(tensors)) if stacked else torch.cat(list(tensors))
     for tensor, view in zip(tensors, run_views(packed, len(tensors), stacked), strict=True):
         tensor.data = view
     return packed
@@ -74,10 +75,10 @@ class PackedLayer(nn.Module):
 
     bindings: list[Binding]
 
-    def share_parameter(self, name: str, params: list[nn.Parameter], stacked: bool = False):
+    def share_parameter(self, name: str, params: Sequence[Tensor], stacked: bool = False) -> None:
         packed = nn.Parameter(share(params, stacked), requires_grad=params[0].requires_grad)
         setattr(self, name, packed)
-        self.bindings.append(Binding(packed, params, stacked))
+        self.bindings.append(Binding(packed, list(params), stacked))
 
 
 class PackedConv2d(nn.Conv2d, PackedLayer):
@@ -88,10 +89,10 @@ class PackedConv2d(nn.Conv2d, PackedLayer):
         super().__init__(
             runs * c.in_channels,
             runs * c.out_channels,
-            c.kernel_size,
-            c.stride,
-            c.padding,
-            c.dilation,
+            _pair(c.kernel_size),
+            _pair(c.stride),
+            c.padding if isinstance(c.padding, str) else _pair(c.padding),
+            _pair(c.dilation),
             runs * c.groups,
             c.bias is not None,
             c.padding_mode,
@@ -100,7 +101,7 @@ class PackedConv2d(nn.Conv2d, PackedLayer):
         self.bindings = []
         self.share_parameter("weight", [m.weight for m in convs])
         if c.bias is not None:
-            self.share_parameter("bias", [m.bias for m in convs])
+            self.share_parameter("bias", [m.bias for m in convs if m.bias is not None])
 
 
 class PackedBatchNorm2d(nn.BatchNorm2d, PackedLayer):
@@ -125,23 +126,26 @@ class PackedBatchNorm2d(nn.BatchNorm2d, PackedLayer):
             self.share_parameter("weight", [m.weight for m in norms])
             self.share_parameter("bias", [m.bias for m in norms])
         if n.track_running_stats:
-            self.running_mean = share([m.running_mean for m in norms])
-            self.running_var = share([m.running_var for m in norms])
+            self.running_mean = share(_buffers(norms, "running_mean"))
+            self.running_var = share(_buffers(norms, "running_var"))
             # (K,): BatchNorm's add_(1) counts every run's batch at once
-            self.num_batches_tracked = share([m.num_batches_tracked for m in norms], True)
+            self.num_batches_tracked = share(_buffers(norms, "num_batches_tracked"), True)
 
 
 class PackedLinear(PackedLayer):
     """K linear layers as one batched matmul: (B, K*C) features -> (K, B, M) logits."""
+
+    weight: Tensor
 
     def __init__(self, linears: list[nn.Linear]) -> None:
         super().__init__()
         self.runs = len(linears)
         self.bindings = []
         self.share_parameter("weight", [m.weight for m in linears], stacked=True)  # (K, M, C)
-        self.bias = None
+        self.bias: Tensor | None = None
         if linears[0].bias is not None:
-            self.share_parameter("bias", [m.bias for m in linears], stacked=True)  # (K, M)
+            biases = [m.bias for m in linears if m.bias is not None]
+            self.share_parameter("bias", biases, stacked=True)  # (K, M)
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.reshape(x.shape[0], self.runs, -1).transpose(0, 1)  # (K, B, C)
@@ -149,6 +153,20 @@ class PackedLinear(PackedLayer):
         if self.bias is None:
             return torch.bmm(x, weight)
         return torch.baddbmm(self.bias.unsqueeze(1), x, weight)
+
+
+def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
+    """A 2-d conv's size argument as the pair Conv2d's signature names."""
+    if isinstance(value, int):
+        return (value, value)
+    return (value[0], value[1])
+
+
+def _buffers(norms: Sequence[nn.BatchNorm2d], name: str) -> list[Tensor]:
+    found = [getattr(m, name) for m in norms]
+    if any(t is None for t in found):
+        raise ValueError(f"BatchNorm without {name} cannot be packed")
+    return found
 
 
 def channels_per_run(x: Tensor, runs: int) -> Tensor:
@@ -194,7 +212,7 @@ class PackedResNet(CifarResNet):
                 for stage in stages
             )
         )
-        self.fc = PackedLinear([m.fc for m in models])
+        self.fc = PackedLinear([m.fc for m in models])  # type: ignore[assignment]  # same role
 
 
 # ----------------------------------------------------------------------------- DenseNet-BC
@@ -238,7 +256,7 @@ class PackedDenseNet(DenseNetBC):
         nn.Module.__init__(self)
         layers = zip(*(m.features for m in models), strict=True)
         self.features = nn.Sequential(*(_pack_feature(list(group)) for group in layers))
-        self.fc = PackedLinear([m.fc for m in models])
+        self.fc = PackedLinear([m.fc for m in models])  # type: ignore[assignment]  # same role
 
 
 _FEATURES = {

@@ -29,7 +29,7 @@ from rsmooth.methods.bn import bn_stats_frozen
 from rsmooth.methods.step_rules import global_norm
 from rsmooth.methods.transforms import GradTransform
 from rsmooth.models import build_model
-from rsmooth.pack.models import bindings, pack_model, run_views
+from rsmooth.pack.models import Binding, bindings, pack_model, run_views
 from rsmooth.pack.objective import PackedObjective
 
 PACKED_STEP_RULES = ("plain", "sam", "gr-forward", "gr-backward")
@@ -71,7 +71,7 @@ class PackedStep:
         self.forward = torch.compile(self.model) if runs[0].cfg.compile else self.model
         self.objective = PackedObjective([r.cfg for r in runs], num_classes, env.device)
         links = bindings(self.model)
-        self.params = [b.packed for b in links]
+        self.params: list[Tensor] = [b.packed for b in links]
         self.grads, self.grad_views = self._buffers(links)
         for binding, views in zip(links, zip(*self.grad_views, strict=True), strict=True):
             for param, view in zip(binding.runs, views, strict=True):
@@ -79,7 +79,7 @@ class PackedStep:
         if self.rule.startswith("gr-"):  # the probe gradients, beside the kept first ones
             self.probe, self.probe_views = self._buffers(links)
 
-    def _buffers(self, links) -> tuple[list[Tensor], list[list[Tensor]]]:
+    def _buffers(self, links: list[Binding]) -> tuple[list[Tensor], list[list[Tensor]]]:
         """Packed buffers like the parameters, and each run's views of them."""
         buffers = [torch.empty_like(b.packed) for b in links]
         runs = len(self.runs)
@@ -102,7 +102,9 @@ class PackedStep:
             run.optimizer.step()
         return losses, logits
 
-    def _gradients(self, images: Tensor, labels: Tensor, s_t: Tensor, into: list[Tensor]):
+    def _gradients(
+        self, images: Tensor, labels: Tensor, s_t: Tensor, into: list[Tensor]
+    ) -> tuple[Tensor, Tensor]:
         with self.env.autocast():
             logits = self.forward(images)
         losses = self.objective(logits, labels, s_t)

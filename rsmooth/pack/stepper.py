@@ -8,11 +8,14 @@ sample), so its images/s compares with K separate ``MethodStepper``s' aggregate.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
 from rsmooth.config import RunConfig
 from rsmooth.data import DATASETS, Split
 from rsmooth.engine.environment import select_environment
+from rsmooth.methods import lr_at
 from rsmooth.pack.batches import PackedBatches
 from rsmooth.pack.compat import packable
 from rsmooth.pack.step import PackedStep, build_run
@@ -31,7 +34,7 @@ class PackedStepper:
         spec = DATASETS.get(first.data)
         runs = [build_run(c, self.env, spec) for c in self.cfgs]
         self.step = PackedStep(runs, self.env, spec.num_classes)
-        self.step.set_lrs([c.lr for c in self.cfgs])
+        self.step.set_lrs([lr_at(c, 0, 1) for c in self.cfgs])
         self.batches = PackedBatches(
             [split] * len(runs),
             [c.seed for c in self.cfgs],
@@ -45,7 +48,7 @@ class PackedStepper:
         s_t = [0.5 if c.smoothing else 0.0 for c in self.cfgs]
         self.s_t = torch.tensor(s_t, dtype=torch.float64, device=self.env.device)
         self.epoch = 0
-        self.iterator = iter(())
+        self.iterator: Iterator[tuple[torch.Tensor, torch.Tensor]] = iter(())
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         try:

@@ -29,7 +29,7 @@ import torch
 
 from rsmooth import interrupt
 from rsmooth.config import RunConfig
-from rsmooth.data import DeviceBatches, Split, load_splits
+from rsmooth.data import DatasetSpec, DeviceBatches, Split, load_splits
 from rsmooth.engine.checkpoint import Progress, load_checkpoint, save_checkpoint
 from rsmooth.engine.environment import Environment, select_environment
 from rsmooth.engine.progress import RunProgress
@@ -101,7 +101,7 @@ def _train_locked(
         if not ok:
             raise ValueError(f"these runs cannot share a pack: {reason}")
         _train(todo, resume, quiet)
-    return [s.summary for s in slots]
+    return [s.summary or {} for s in slots]
 
 
 @dataclass(eq=False)  # slots are compared by identity (who is in the pack)
@@ -120,6 +120,17 @@ class _Slot:
     base: dict[str, Any] = field(default_factory=dict)  # epochs and environment, as the engine
     packed_with: list[str] = field(default_factory=list)  # the other runs' folders
     summary: dict[str, Any] | None = None  # set when the run is over
+
+    @property
+    def live(self) -> Run:
+        """The run's model and method, while it trains (a diverged run drops them)."""
+        assert self.run is not None, "a finished run is not packed again"
+        return self.run
+
+    @property
+    def split(self) -> Split:
+        assert self.train_split is not None, "the splits are loaded before the first pack"
+        return self.train_split
 
     def write_summary(self, status: str, **extra: Any) -> dict[str, Any]:
         summary = {
@@ -153,7 +164,7 @@ def _train(slots: list[_Slot], resume: bool, quiet: bool) -> None:
             slot.folder.truncate_metrics(0)
         slot.base = {"epochs": slot.cfg.epochs, "environment": env.describe(slot.cfg)}
         slot.write_summary("running")
-    dtype = next(slots[0].run.model.parameters()).dtype
+    dtype = next(slots[0].live.model.parameters()).dtype
     evaluations = {"val": val_split, "holdout": holdout_split}
     eval_batches = [
         (
@@ -167,7 +178,7 @@ def _train(slots: list[_Slot], resume: bool, quiet: bool) -> None:
     display = RunProgress(cfg, math.ceil(len(train_splits[0]) / cfg.batch_size), enabled=not quiet)
     try:
         with display:
-            for epoch in range(min(s.epoch for s in slots), cfg.epochs):
+            for epoch in range(min(s.epoch for s in slots), cfg.epochs or 0):
                 active = [s for s in slots if s.summary is None and s.epoch == epoch]
                 if not active:
                     continue
@@ -214,10 +225,7 @@ def _finish_epoch(
     model_state = _Detached(slot.run.model)
     slot.best = keep_best(slot.folder, model_state, record, slot.best, slot.cfg)
     save_checkpoint(
-        slot.folder,
-        model_state,  # type: ignore[arg-type]  (save_checkpoint reads state_dict() only)
-        slot.run.optimizer,
-        Progress(slot.epoch, slot.step, slot.seconds),
+        slot.folder, model_state, slot.run.optimizer, Progress(slot.epoch, slot.step, slot.seconds)
     )
     slot.write_summary("running")
     progress.epoch_done(record)
@@ -253,13 +261,15 @@ def load_pack_splits(
 class _Pack:
     """The runs that train together this epoch: their packed step and batches."""
 
-    def __init__(self, slots: list[_Slot], env: Environment, spec, dtype: torch.dtype) -> None:
+    def __init__(
+        self, slots: list[_Slot], env: Environment, spec: DatasetSpec, dtype: torch.dtype
+    ) -> None:
         self.slots = slots
         self.cfgs = [s.cfg for s in slots]
         self.env = env
-        self.step = PackedStep([s.run for s in slots], env, spec.num_classes)
+        self.step = PackedStep([s.live for s in slots], env, spec.num_classes)
         self.batches = PackedBatches(
-            [s.train_split for s in slots],
+            [s.split for s in slots],
             [c.seed for c in self.cfgs],
             spec,
             env.device,
@@ -267,7 +277,7 @@ class _Pack:
             channels_last=env.channels_last,
             dtype=dtype,
         )
-        self.total_steps = self.cfgs[0].epochs * len(self.batches)
+        self.total_steps = (self.cfgs[0].epochs or 0) * len(self.batches)
 
     def train_epoch(self, epoch: int, advance: Callable[[], None]) -> list[dict[str, Any]]:
         cfgs, device, total = self.cfgs, self.env.device, self.total_steps
@@ -282,7 +292,7 @@ class _Pack:
         loss_sum = torch.zeros(len(cfgs), device=device)
         correct = torch.zeros(len(cfgs), device=device, dtype=torch.int64)
         seen = 0
-        lrs = [c.lr for c in cfgs]
+        lrs = [lr_at(c, step, total) for c in cfgs]
         started = time.perf_counter()
         for i, (images, labels) in enumerate(self.batches.batches(epoch)):
             interrupt.check()  # a stop request that a finalizer swallowed (rsmooth.interrupt)

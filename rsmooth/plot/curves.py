@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 from rsmooth.errors import RsmoothError
 from rsmooth.plot.style import (
@@ -110,7 +114,7 @@ def plot_curves(
     return paths
 
 
-def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric: str):
+def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric: str) -> list[Path]:
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
@@ -179,7 +183,7 @@ def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric:
     return save(fig, out_dir, f"curves-{model}")
 
 
-def _draw(ax, data: Curve | None, color: str) -> None:
+def _draw(ax: Axes, data: Curve | None, color: str) -> None:
     if data is None:
         return
     ax.plot(data.epochs, data.mean, color=color, linewidth=1.4)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # The paper's colours: Figs. 5-6 draw validation accuracy red, training loss blue and test
 # loss green; Fig. 4 draws Laplace blue, Logistic red and the SGD baseline black.
@@ -53,7 +57,7 @@ def pyplot():
     return plt
 
 
-def save(fig, out_dir: Path, stem: str) -> list[Path]:
+def save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
     """Write ``stem.png`` and ``stem.pdf`` into ``out_dir``, close the figure, return paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

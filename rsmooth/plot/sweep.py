@@ -71,7 +71,15 @@ def plot_sweep(
     return paths
 
 
-def _plot_figure(model, data, configs, baselines, metric, out_dir, stem) -> list[Path]:
+def _plot_figure(
+    model: str,
+    data: str,
+    configs: list[Configuration],
+    baselines: list[Configuration],
+    metric: str,
+    out_dir: Path,
+    stem: str,
+) -> list[Path]:
     plt = pyplot()
     subsets = sorted({float(c.config.get("subset") or 1.0) for c in configs}, reverse=True)
     # Shared axes: the ratios compare at a glance, and a panel with a single b gets a sane range.
@@ -98,7 +106,7 @@ def _plot_figure(model, data, configs, baselines, metric, out_dir, stem) -> list
             bs = sorted(by_b)
             chosen = [c for c in (best(by_b[b], metric) for b in bs) if c is not None]
             bs = [b for b in bs if best(by_b[b], metric) is not None]
-            linestyle, marker = SCHEME_STYLES.get(scheme, (":", "^"))
+            linestyle, marker = SCHEME_STYLES.get(str(scheme), (":", "^"))
             ax.errorbar(
                 bs,
                 [c.stats(metric).mean for c in chosen],
