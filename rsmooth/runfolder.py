@@ -287,6 +287,9 @@ class Run:
     metrics: list[dict[str, Any]] = field(default_factory=list)  # one per epoch, by epoch
     summary: dict[str, Any] | None = None
     reason: str = ""  # why the run is not completed, for the lists under the tables
+    _metrics_cache: dict[tuple[str, str], float] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def epochs(self) -> int | None:
@@ -303,7 +306,11 @@ class Run:
 
     def metric(self, metric: str, split: str = "val") -> float:
         """The paper's ``max`` or ``mean`` of this run on ``split`` (NaN if it has none)."""
-        return paper_metric(self.metrics, metric, self.epochs or len(self.metrics), split)
+        key = (metric, split)
+        if key not in self._metrics_cache:  # a report asks for each many times
+            epochs = self.epochs or len(self.metrics)
+            self._metrics_cache[key] = paper_metric(self.metrics, metric, epochs, split)
+        return self._metrics_cache[key]
 
 
 def find_run_dirs(roots: Iterable[Path]) -> list[Path]:
