@@ -51,3 +51,11 @@ def test_relative_links_resolve(path: Path):
         if "://" in target or target.startswith("mailto:"):
             continue
         assert (path.parent / target).exists(), f"{path.name} links to missing {target}"
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```bash", 1)[1].split("```", 1)[0].strip().splitlines()
+    test_command = block[1]
+    assert "pytest" in test_command
+    assert test_command in (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
