@@ -454,7 +454,7 @@ def read_yaml(path: str | Path, what: str) -> Any:
     except UnicodeDecodeError as err:
         raise ConfigError(what, str(path), f"UTF-8 text (byte {err.start} is not)") from None
     try:
-        return yaml.load(text, Loader=StrictLoader)  # noqa: S506  (a SafeLoader subclass)
+        return yaml.load(text, Loader=StrictLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
