@@ -1,4 +1,4 @@
-"""``rsmooth sweep``: run every run of a recipe (recipes/*.yaml; format: docs/recipes.md)."""
+"""``rsmooth sweep``: run every run of a recipe (format: docs/recipes.md)."""
 
 from __future__ import annotations
 
@@ -15,29 +15,21 @@ if TYPE_CHECKING:
     from rsmooth.sweep.runner import SweepResult
     from rsmooth.sweep.state import RunStatus
 
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 EXECUTORS = ("local", "ray")
-
-
-def find_recipe(name: str) -> Path:
-    """A recipe file, or the name of one in ./recipes or in rsmooth's own recipes folder."""
-    path = Path(name)
-    if path.is_file():
-        return path
-    for folder in (Path("recipes"), RECIPES_DIR):
-        candidate = folder / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
-        if candidate.is_file():
-            return candidate
-    known = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")) if RECIPES_DIR.is_dir() else []
-    listed = f"a YAML file or one of {', '.join(known)}" if known else "an existing YAML file"
-    raise RecipeError(f"recipe {name!r} not found (allowed: {listed})")
 
 
 @app.command()
 def sweep(
     recipe: Annotated[
-        str, typer.Argument(help="Recipe YAML file, or the name of a shipped recipe (table1, ...).")
-    ],
+        str | None,
+        typer.Argument(
+            help="A shipped recipe's name (table1, ...; see --list), or a recipe YAML file's path.",
+            show_default=False,
+        ),
+    ] = None,
+    list_recipes: Annotated[
+        bool, typer.Option("--list", help="List the shipped recipes and what each runs; exit.")
+    ] = False,
     out: Annotated[
         str | None,
         typer.Option(help="Sweep folder, one run folder inside per run.", show_default="runs/NAME"),
@@ -84,10 +76,16 @@ def sweep(
     from rsmooth.sweep import expand, load_recipe, parse_overrides, sweep_status
     from rsmooth.sweep.confirm import check_selectable
     from rsmooth.sweep.runner import confirmation_runs, run_recipe
+    from rsmooth.sweep.shipped import find_recipe
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 160))  # no wrapped run names in logs and pipes
+    if list_recipes:
+        _print_shipped(console)
+        return
+    if recipe is None:
+        raise RecipeError("missing RECIPE (allowed: a shipped recipe's name, see --list; a path)")
     if executor not in EXECUTORS:
         raise RecipeError(f"--executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
     parsed = load_recipe(find_recipe(recipe))
@@ -132,6 +130,20 @@ def sweep(
         problems = problems or bool(stage.result.problems)
     if problems:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_shipped(console: Any) -> None:
+    from rich.table import Table
+
+    from rsmooth.sweep.shipped import RECIPES_DIR, describe, shipped_recipes
+
+    title = f"rsmooth sweep NAME runs a shipped recipe (the files are in {RECIPES_DIR})"
+    table = Table(title=title, title_justify="left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("description")
+    for name, path in shipped_recipes().items():
+        table.add_row(name, describe(path))
+    console.print(table)
 
 
 def _confirmation_plan(recipe: Any, runs: Any, out_dir: Path, plan: Any) -> tuple[list, str]:
