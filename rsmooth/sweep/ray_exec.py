@@ -26,7 +26,7 @@ def import_ray() -> Any:
         import ray
     except ImportError:
         raise RsmoothError(
-            "--executor ray needs Ray: pip install 'rsmooth[ray]' (or pip install 'ray[default]')"
+            "--executor ray needs Ray: pip install 'rsmooth[ray]' (or pip install ray)"
         ) from None
     return ray
 
