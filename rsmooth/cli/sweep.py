@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -64,6 +65,14 @@ def sweep(
     trials: Annotated[
         int | None, typer.Option(min=1, help="Run seeds 0..N-1 instead of the recipe's.")
     ] = None,
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="MODULE",
+            help="Import this module of your own parts first (repeatable), as a recipe's "
+            "plugins: does; every run's config.yaml names it.",
+        ),
+    ] = None,
 ) -> None:
     """Run a recipe's grid of runs. Finished runs are skipped, interrupted ones resumed, and a
     failed or diverged run does not stop the others.
@@ -73,6 +82,7 @@ def sweep(
     """
     from rich.console import Console
 
+    from rsmooth.plugins import load_plugins, merge_names
     from rsmooth.sweep import expand, load_recipe, parse_overrides, sweep_status
     from rsmooth.sweep.confirm import check_selectable
     from rsmooth.sweep.runner import confirmation_runs, run_recipe
@@ -88,7 +98,9 @@ def sweep(
         raise RecipeError("missing RECIPE (allowed: a shipped recipe's name, see --list; a path)")
     if executor not in EXECUTORS:
         raise RecipeError(f"--executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
+    load_plugins(plugin or ())  # before the recipe: its fields may be the plugins'
     parsed = load_recipe(find_recipe(recipe))
+    parsed = dataclasses.replace(parsed, plugins=merge_names(plugin or (), parsed.plugins))
     overrides = parse_overrides(set_values or [])
     if device is not None:
         overrides.update(parse_overrides([f"device={device}"]))

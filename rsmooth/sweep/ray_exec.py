@@ -2,8 +2,9 @@
 
 Ray is an optional extra (``pip install 'rsmooth[ray]'``), imported only here. Without
 ``--ray-address`` a private local Ray instance is started (no dashboard, no usage reports:
-it stays offline). With an address, every node needs rsmooth installed and must see the out
-dir at the same path (a shared file system), since the tasks write the run folders.
+it stays offline). With an address, every node needs rsmooth (and the runs' plugins)
+installed and must see the out dir at the same path (a shared file system), since the tasks
+write the run folders.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def import_ray() -> Any:
 
 
 def train_task(config: dict[str, Any], path: str) -> tuple[dict[str, Any], float]:
-    """Runs on a Ray worker. resume=True: a new folder starts, an interrupted one continues."""
+    """Runs on a Ray worker. resume=True: a new folder starts, an interrupted one continues.
+    The config arrives as values: building it imports the plugins it names first."""
     from rsmooth.config import RunConfig
     from rsmooth.engine import train_run
 
@@ -95,11 +97,14 @@ def _init(ray: Any, address: str | None) -> None:
     if address:
         ray.init(address=address, **quiet)
         return
+    # Workers import this rsmooth, and the plugin modules of this folder (rsmooth.plugins):
+    # they start elsewhere, and the runs' configs name the plugins by module.
     package_root = str(Path(__file__).resolve().parents[2])
-    python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    folders = [package_root, os.getcwd(), os.environ.get("PYTHONPATH")]
+    python_path = os.pathsep.join(filter(None, folders))
     ray.init(
         include_dashboard=False,
-        runtime_env={"env_vars": {"PYTHONPATH": python_path}},  # workers import this rsmooth
+        runtime_env={"env_vars": {"PYTHONPATH": python_path}},
         **quiet,
     )
 

@@ -22,9 +22,20 @@ import yaml
 
 from rsmooth.config import RunConfig, coerce, load_yaml_mapping
 from rsmooth.errors import ConfigError, RecipeError
+from rsmooth.plugins import load_plugins
 from rsmooth.sweep.naming import run_name
 
-RECIPE_KEYS = ("name", "description", "trials", "seeds", "base", "grid", "variants", "confirm")
+RECIPE_KEYS = (
+    "name",
+    "description",
+    "plugins",
+    "trials",
+    "seeds",
+    "base",
+    "grid",
+    "variants",
+    "confirm",
+)
 CONFIRM_KEYS = ("trials", "first_seed", "select", "metric")
 SELECT_SPLITS = ("holdout", "val")
 SELECT_METRICS = ("max", "mean")
@@ -69,6 +80,7 @@ class Recipe:
     variants: tuple[Variant, ...]  # one unnamed variant when the recipe has none
     source: str = "recipe"  # where it came from, for error messages
     confirm: Confirm | None = None
+    plugins: tuple[str, ...] = ()  # modules of the user's own parts, in every run's config
 
     def axis_fields(self) -> set[str]:
         names = set(self.axes)
@@ -95,6 +107,10 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def parse_recipe(values: Mapping[str, Any], source: str = "recipe") -> Recipe:
+    """A recipe from its YAML values; its plugins are imported first (their parts' fields are
+    keys of the recipe)."""
+    plugins = _coerce("plugins", values.get("plugins"), source, "recipe")
+    load_plugins(plugins)
     _check_keys(values, RECIPE_KEYS, source, "", "recipe key")
     name = values.get("name")
     if not isinstance(name, str) or not _NAME_PATTERN.match(name):
@@ -120,7 +136,7 @@ def parse_recipe(values: Mapping[str, Any], source: str = "recipe") -> Recipe:
             )
         variants = tuple(_parse_variant(v, i, source) for i, v in enumerate(raw_variants))
     confirm = _parse_confirm(values.get("confirm"), seeds, source)
-    return Recipe(name, description, seeds, base, axes, variants, source, confirm)
+    return Recipe(name, description, seeds, base, axes, variants, source, confirm, plugins)
 
 
 def _parse_confirm(raw: Any, seeds: tuple[int, ...], source: str) -> Confirm | None:
@@ -249,6 +265,11 @@ def _parse_axes(raw: Mapping[str, Any], source: str, where: str) -> dict[str, tu
 
 def _field_name(key: Any, source: str, where: str) -> str:
     name = str(key).replace("-", "_")
+    if name == "plugins":
+        raise RecipeError(
+            f"{source}: {where}.plugins (allowed: at the top of the recipe, or --plugin: the "
+            "modules are imported before any field is read)"
+        )
     if name in RESERVED_FIELDS:
         raise RecipeError(
             f"{source}: {where}.{name} (allowed: seeds come from the recipe's trials or seeds)"
@@ -369,6 +390,7 @@ def expand(
         for point in itertools.product(*axes.values()):
             at_point = dict(zip(axes, point, strict=True))
             values = {**recipe.base, **variant.fixed, **at_point, **overrides}
+            values["plugins"] = recipe.plugins
             for seed in seeds:
                 cfg = _resolve(recipe, variant, {**values, "seed": seed})
                 name = run_name(variant.name, [(k, values[k]) for k in name_fields], seed)
@@ -395,7 +417,7 @@ def expand(
 def _resolve(recipe: Recipe, variant: Variant, values: dict[str, Any]) -> RunConfig:
     where = f"variant {variant.name}" if variant.name else "base"
     try:
-        return RunConfig(**values).resolve()
+        return RunConfig().replace(**values).resolve()  # replace: plugin fields too
     except ConfigError as err:
         shown = ", ".join(f"{k}={v}" for k, v in values.items() if k in recipe.axis_fields())
         at = f" ({shown})" if shown else ""
