@@ -121,7 +121,7 @@ def test_a_ray_worker_imports_the_plugins_its_config_names(project):
     values = {**cfg.to_dict(), "plugins": ["mymodule"], "model": "tiny-cnn", "noise_std": 0.1}
     values["step_rule"] = "grad-noise"
     code = (
-        "import json, sys; from rsmooth.sweep.ray_exec import train_task; "
+        "import json, sys; from rsmooth.sweep.jobs import train_task; "
         "print(json.dumps(train_task(json.loads(sys.argv[1]), 'runs/w')[0]))"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}

@@ -11,12 +11,13 @@ import typer
 from rsmooth.cli.app import app
 from rsmooth.cli.paths import check_output_dir
 from rsmooth.errors import EXIT_FAILED, RecipeError
+from rsmooth.sweep.runner import DEFAULT_TIMEOUT_MIN
 
 if TYPE_CHECKING:
     from rsmooth.sweep.runner import SweepResult
     from rsmooth.sweep.state import RunStatus
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "ray", "submitit")
 
 
 @app.command()
@@ -38,14 +39,20 @@ def sweep(
     jobs: Annotated[
         int | None,
         typer.Option(
-            "--jobs", "-j", min=1, help="Runs at once.", show_default="local 1, ray: as many as fit"
+            "--jobs",
+            "-j",
+            min=1,
+            help="Runs at once.",
+            show_default="local 1; ray, submitit: as many as fit",
         ),
     ] = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="List the runs, their status and the cost; run nothing."),
     ] = False,
-    executor: Annotated[str, typer.Option(help="local (subprocesses) or ray.")] = "local",
+    executor: Annotated[
+        str, typer.Option(help="local (subprocesses), ray, or submitit (a SLURM job array).")
+    ] = "local",
     ray_address: Annotated[
         str | None, typer.Option(help="An existing Ray cluster.", show_default="start a local one")
     ] = None,
@@ -53,10 +60,31 @@ def sweep(
         float | None,
         typer.Option(
             min=0.0,
-            help="Ray: GPUs reserved per run, 0.25 packs 4 runs per GPU.",
-            show_default="1 if there are GPUs",
+            help="Ray, submitit: GPUs reserved per run; Ray takes fractions (0.25 packs 4 runs "
+            "per GPU).",
+            show_default="ray: 1 if there are GPUs; submitit: 1 unless --device cpu",
         ),
     ] = None,
+    cpus_per_run: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Ray, submitit: CPUs reserved per run (its torch threads).",
+            show_default="ray: cluster CPUs // --jobs, or 1; submitit: 1",
+        ),
+    ] = None,
+    slurm_partition: Annotated[
+        str | None,
+        typer.Option(help="submitit: the SLURM partition.", show_default="the cluster's default"),
+    ] = None,
+    timeout_min: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="submitit: a job's time limit in minutes; a run that needs longer is requeued "
+            "and resumes from its checkpoint.",
+        ),
+    ] = DEFAULT_TIMEOUT_MIN,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda for every run.")] = None,
     set_values: Annotated[
         list[str] | None,
@@ -118,10 +146,13 @@ def sweep(
                 per = f"{parsed.confirm.trials} fresh seeds from {parsed.confirm.first_seed}"
                 console.print(f"confirmation: each variant's winner on {per}; {note}")
         return
+    # Fail in one line now if the executor's package is missing, not after the first run.
     if executor == "ray":
         from rsmooth.sweep.ray_exec import import_ray
 
-        import_ray()  # fail in one line now if Ray is missing, not after the first run
+        import_ray()
+    if executor == "submitit":
+        import rsmooth.sweep.submitit_exec  # noqa: F401  (the import is the check)
     # Ctrl-C and SIGTERM stop the runs at a resumable point (rsmooth.cli.main).
     stages = run_recipe(
         parsed,
@@ -131,6 +162,9 @@ def sweep(
         executor=executor,
         ray_address=ray_address,
         gpus_per_run=gpus_per_run,
+        cpus_per_run=cpus_per_run,
+        slurm_partition=slurm_partition,
+        timeout_min=timeout_min,
     )
     problems = False
     for stage in stages:

@@ -34,12 +34,19 @@ from rsmooth.runfolder import (
     read_run,
     run_lock,
 )
-from rsmooth.sweep.jobs import Job, Listener, Outcome, one_line
+from rsmooth.sweep.jobs import (
+    HELD_ELSEWHERE,
+    SKIPPED,
+    Job,
+    Listener,
+    Outcome,
+    one_line,
+    worker_python_path,
+)
 
 FINAL_STATUSES = (COMPLETED, DIVERGED, FAILED)
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10.0
-HELD_ELSEWHERE = "held by another process"  # the outcome of a run another sweep is training
 
 
 def log_path(out_dir: Path, job: Job) -> Path:
@@ -67,7 +74,7 @@ def run_local(
                 job = pending.pop(0)
                 started = _launch(job, out_dir)
                 if started is None:  # another process trains it: not ours
-                    outcome = Outcome(job, "skipped", 0.0, HELD_ELSEWHERE)
+                    outcome = Outcome(job, SKIPPED, 0.0, HELD_ELSEWHERE)
                     outcomes.append(outcome)
                     listener.finished(outcome)
                     continue
@@ -113,9 +120,7 @@ def _launch(job: Job, out_dir: Path) -> _Running | None:
         if job.config.num_threads is not None:
             # Also covers a resumed run, whose own config.yaml keeps the thread count of its start.
             env["OMP_NUM_THREADS"] = str(job.config.num_threads)
-        # The child imports this very rsmooth, installed or not.
-        package_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = worker_python_path()  # this very rsmooth, and this folder's plugins
         with open(log, "ab") as log_file:
             process = _spawn(command, env, log_file, fd)
     except BaseException:

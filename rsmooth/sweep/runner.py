@@ -45,6 +45,9 @@ class SweepResult:
         return [o.job.name for o in self.outcomes if o.status == SKIPPED]
 
 
+DEFAULT_TIMEOUT_MIN = 240  # submitit: a job's time limit; a run that needs longer is requeued
+
+
 def cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))  # the CPUs this process may use (containers, taskset)
@@ -60,11 +63,17 @@ def run_sweep(
     executor: str = "local",
     ray_address: str | None = None,
     gpus_per_run: float | None = None,
+    cpus_per_run: int | None = None,
+    slurm_partition: str | None = None,
+    timeout_min: int = DEFAULT_TIMEOUT_MIN,
     console: Any = None,
 ) -> SweepResult:
     """Run every planned run not yet done under ``out_dir``; returns what happened.
 
-    ``jobs``: runs at once (local: default 1; ray: default as many as the cluster fits).
+    ``executor``: local (subprocesses), ray or submitit (SLURM). ``jobs``: runs at once (local:
+    default 1; ray and submitit: default as many as the cluster fits). ``gpus_per_run``,
+    ``cpus_per_run``: what each run reserves (ray, submitit); ``slurm_partition``,
+    ``timeout_min``: submitit's.
     """
     statuses = sweep_status(runs, out_dir)
     todo = [s for s in statuses if s.state not in FINAL]
@@ -80,13 +89,33 @@ def run_sweep(
         threads = max(1, cpu_count() // at_once)
         with SweepProgress(len(todo), at_once, console) as progress:
             outcomes = run_local(plan_jobs(todo, threads), out_dir, at_once, progress)
-    else:
+    elif executor == "ray":
         from rsmooth.sweep.ray_exec import run_ray
 
         ray_at_once = min(jobs, len(todo)) if jobs else None
         with SweepProgress(len(todo), ray_at_once or len(todo), console) as progress:
             outcomes = run_ray(
-                todo, progress, address=ray_address, gpus_per_run=gpus_per_run, parallel=ray_at_once
+                todo,
+                progress,
+                address=ray_address,
+                gpus_per_run=gpus_per_run,
+                cpus_per_run=cpus_per_run,
+                parallel=ray_at_once,
+            )
+    else:
+        from rsmooth.sweep.submitit_exec import run_submitit
+
+        at_once = min(jobs, len(todo)) if jobs else None
+        with SweepProgress(len(todo), at_once or len(todo), console) as progress:
+            outcomes = run_submitit(
+                todo,
+                progress,
+                out_dir,
+                partition=slurm_partition,
+                gpus_per_run=gpus_per_run,
+                cpus_per_run=cpus_per_run or 1,
+                timeout_min=timeout_min,
+                parallel=at_once,
             )
     return SweepResult(statuses, outcomes)
 
