@@ -47,7 +47,7 @@ def _run(args: list[str]) -> Any:
         # too), and the config fields of the --plugin modules are flags of it.
         load_parts()
         load_plugins(plugin_flags(args))
-    from rsmooth.cli import bench, plot, report, sweep, train  # noqa: F401  (the commands)
+    from rsmooth.cli import bench, export, plot, report, sweep, train  # noqa: F401  (commands)
     from rsmooth.cli.app import app
 
     return app(args=args, prog_name="rsmooth", standalone_mode=False)
