@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 EXECUTORS = ("local", "ray", "submitit")
 
 
+def _complete_recipe(incomplete: str) -> list[str]:
+    """Shell completion: the shipped recipes' names (the shell completes file paths itself)."""
+    from rsmooth.sweep.shipped import shipped_recipes
+
+    return [name for name in shipped_recipes() if name.startswith(incomplete)]
+
+
 @app.command()
 def sweep(
     recipe: Annotated[
@@ -27,6 +34,7 @@ def sweep(
         typer.Argument(
             help="A shipped recipe's name (table1, ...; see --list), or a recipe YAML file's path.",
             show_default=False,
+            autocompletion=_complete_recipe,
         ),
     ] = None,
     list_recipes: Annotated[
