@@ -105,8 +105,8 @@ def run_sweep(
     else:
         from rsmooth.sweep.submitit_exec import run_submitit
 
-        at_once = min(jobs, len(todo)) if jobs else None
-        with SweepProgress(len(todo), at_once or len(todo), console) as progress:
+        array_at_once = min(jobs, len(todo)) if jobs else None
+        with SweepProgress(len(todo), array_at_once or len(todo), console) as progress:
             outcomes = run_submitit(
                 todo,
                 progress,
@@ -115,7 +115,7 @@ def run_sweep(
                 gpus_per_run=gpus_per_run,
                 cpus_per_run=cpus_per_run or 1,
                 timeout_min=timeout_min,
-                parallel=at_once,
+                parallel=array_at_once,
             )
     return SweepResult(statuses, outcomes)
 
