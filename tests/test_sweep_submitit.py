@@ -4,6 +4,8 @@ SLURM), tiny synthetic data; the requeue path of a job that reaches its time lim
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from rsmooth.engine import train_run
 from tests.cli import invoke
 
 submitit = pytest.importorskip("submitit")
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_recipe(tmp_path: Path) -> Path:
@@ -36,13 +40,23 @@ def tiny_recipe(tmp_path: Path) -> Path:
     return path
 
 
+def sweep(args: list, cwd: Path) -> subprocess.CompletedProcess:
+    """``rsmooth sweep ARGS`` in a fresh interpreter: the jobs' configs hold only the fields of
+    this checkout (this test process knows fields that other tests declared)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "rsmooth", "sweep", *map(str, args)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
 @pytest.mark.slow  # two jobs through submitit's local executor: about half a minute
 def test_submitit_sweep_trains_ordinary_run_folders_that_report_reads(tmp_path, capsys):
     out = tmp_path / "out"
-    args = ["sweep", tiny_recipe(tmp_path), "--out", out, "--executor", "submitit"]
-    result = invoke([*args, "--device", "cpu", "--timeout-min", "10"], capsys)
-    assert result.exit_code == 0, result.output
-    assert "2 completed now, 0 failed or diverged" in " ".join(result.output.split())
+    args = [tiny_recipe(tmp_path), "--out", out, "--executor", "submitit", "--device", "cpu"]
+    result = sweep([*args, "--timeout-min", "10"], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 completed now, 0 failed or diverged" in " ".join(result.stdout.split())
     for name in ("sgd/seed=0", "smooth/seed=0"):
         summary = json.loads((out / name / "summary.json").read_text())
         assert summary["status"] == "completed" and summary["epochs_completed"] == 1
@@ -55,8 +69,8 @@ def test_submitit_sweep_trains_ordinary_run_folders_that_report_reads(tmp_path, 
     assert "| sgd | 1 |" in report.stdout
     assert "| sgd + smoothing global+local logistic b=0.5 alpha=1 | 1 |" in report.stdout
 
-    again = invoke([*args, "--device", "cpu"], capsys)  # all done: nothing is submitted
-    assert again.exit_code == 0 and "2 already done, 0 completed now" in again.output
+    again = sweep(args, tmp_path)  # all done: nothing is submitted
+    assert again.returncode == 0 and "2 already done, 0 completed now" in again.stdout
 
 
 def test_a_timed_out_job_is_requeued_with_the_same_run_and_resumes_it(tmp_path):
