@@ -85,8 +85,8 @@ def test_plugins_is_a_top_level_recipe_key_only():
         parse_overrides(["plugins=x"])
     with pytest.raises(RecipeError, match="recipe.plugins"):
         parse_recipe({"name": "t", "plugins": {"a": 1}})
-    with pytest.raises(PluginError, match="'no_such_plugin_module'"):
-        parse_recipe({"name": "t", "plugins": ["no_such_plugin_module"]})
+    with pytest.raises(RecipeError, match="^mine.yaml: plugins: plugin 'no_such_plugin_module'"):
+        parse_recipe({"name": "t", "plugins": ["no_such_plugin_module"]}, source="mine.yaml")
 
 
 # ----------------------------------------------------------------------------- processes

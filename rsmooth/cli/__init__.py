@@ -46,14 +46,14 @@ def _run(args: list[str]) -> Any:
         # Before `train` is built: its help lists the registered names (the installed plugins'
         # too), and the config fields of the --plugin modules are flags of it.
         load_parts()
-        load_plugins(plugin_flags(args))
+        load_plugins(_plugin_flags(args))
     from rsmooth.cli import bench, export, plot, report, sweep, train  # noqa: F401  (commands)
     from rsmooth.cli.app import app
 
     return app(args=args, prog_name="rsmooth", standalone_mode=False)
 
 
-def plugin_flags(args: list[str]) -> list[str]:
+def _plugin_flags(args: list[str]) -> list[str]:
     """The modules named by ``--plugin MODULE`` / ``--plugin=MODULE``, in order."""
     names = []
     for i, arg in enumerate(args):

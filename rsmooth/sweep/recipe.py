@@ -22,7 +22,7 @@ import yaml
 
 from rsmooth.config import RunConfig, coerce, load_yaml_mapping
 from rsmooth.errors import ConfigError, RecipeError
-from rsmooth.plugins import load_plugins
+from rsmooth.plugins import PluginError, load_plugins
 from rsmooth.sweep.naming import run_name
 
 RECIPE_KEYS = (
@@ -110,7 +110,10 @@ def parse_recipe(values: Mapping[str, Any], source: str = "recipe") -> Recipe:
     """A recipe from its YAML values; its plugins are imported first (their parts' fields are
     keys of the recipe)."""
     plugins = _coerce("plugins", values.get("plugins"), source, "recipe")
-    load_plugins(plugins)
+    try:
+        load_plugins(plugins)
+    except PluginError as err:
+        raise RecipeError(f"{source}: plugins: {err}") from None
     _check_keys(values, RECIPE_KEYS, source, "", "recipe key")
     name = values.get("name")
     if not isinstance(name, str) or not _NAME_PATTERN.match(name):
