@@ -193,6 +193,14 @@ class RunConfig:
     num_threads: int | None = _field(
         None, "engine", "CPU threads for this run (sweeps split the cores)", identity=False
     )
+    # Modules of the user's own parts (rsmooth.plugins), imported before the rest of a config is
+    # read: config.yaml names them, so every process that reads it knows their parts and fields.
+    plugins: tuple[str, ...] = _field(
+        (),
+        "plugins",
+        "modules of your own parts, imported before the config is read (--plugin, plugins:)",
+        identity=False,
+    )
     # Fields declared by plugin parts (declare_field), as sorted (name, value) pairs; config.yaml
     # writes them as top-level keys like every other field.
     extra: tuple[tuple[str, Any], ...] = dataclasses.field(
@@ -222,6 +230,7 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """Every field by name (plugin fields as top-level keys): what config.yaml holds."""
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        values["plugins"] = list(self.plugins)  # YAML and JSON have lists, not tuples
         values.update({name: self.get(name) for name in sorted(EXTRA_FIELDS)})
         return values
 
@@ -234,7 +243,13 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
-        """Build from YAML-like values, coercing types; unknown keys fail with the valid ones."""
+        """Build from YAML-like values, coercing types; unknown keys fail with the valid ones.
+
+        The plugins the values name are imported first: their parts' fields are keys here."""
+        from rsmooth.plugins import load_plugins
+
+        plugins = next((v for k, v in values.items() if str(k) == "plugins"), ())
+        load_plugins(coerce("plugins", plugins))
         coerced: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, value in values.items():
@@ -256,8 +271,10 @@ class RunConfig:
     # ------------------------------------------------------------------
     def resolve(self) -> RunConfig:
         """Fill defaults and validate every field; returns the config a run uses."""
+        from rsmooth.plugins import load_plugins
         from rsmooth.registry import load_parts
 
+        load_plugins(self.plugins)
         registries = load_parts()
         for field, registry in registries.items():
             value = self.get(field)
@@ -476,6 +493,8 @@ def field_type(name: str) -> tuple[type, bool]:
     if name in EXTRA_FIELDS:
         return EXTRA_FIELDS[name].type, False
     hint = _FIELD_TYPES[name]
+    if typing.get_origin(hint) is tuple:
+        return tuple, False  # a list of names (plugins)
     args = typing.get_args(hint)
     optional = type(None) in args
     base = next((a for a in args if a is not type(None)), hint) if args else hint
@@ -485,6 +504,8 @@ def field_type(name: str) -> tuple[type, bool]:
 def coerce(name: str, value: Any) -> Any:
     """Coerce a YAML/CLI value to the field's type, or fail naming the field."""
     base, optional = field_type(name)
+    if base is tuple:
+        return () if value is None else _names(name, value)
     # "none"/"null" spell null on the command line, except for string fields ("none" is a name)
     spelled_null = isinstance(value, str) and value.lower() in ("none", "null") and base is not str
     if value is None or spelled_null:
@@ -511,6 +532,16 @@ def coerce(name: str, value: Any) -> Any:
             raise ConfigError(name, value, "a string")
         return str(value)
     raise TypeError(f"unsupported field type {base}")  # pragma: no cover
+
+
+def _names(name: str, value: Any) -> tuple[str, ...]:
+    """A list of module names (a single name is a list of one), in order, each once."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(
+        isinstance(v, str) and v.strip() for v in items
+    ):
+        raise ConfigError(name, value, "a list of module names, e.g. [mypackage.parts]")
+    return tuple(dict.fromkeys(v.strip() for v in items))
 
 
 def _as_int(name: str, value: Any) -> int:

@@ -115,9 +115,12 @@ REGISTRIES: dict[str, Registry] = {}
 
 
 def load_parts() -> dict[str, Registry]:
-    """Import every module that registers built-in parts; returns REGISTRIES (imports torch)."""
+    """Import every module that registers built-in parts, then the installed plugins
+    (rsmooth.plugins); returns REGISTRIES (imports torch)."""
     import rsmooth.data  # noqa: F401
     import rsmooth.methods  # noqa: F401
     import rsmooth.models  # noqa: F401
+    from rsmooth.plugins import load_installed
 
+    load_installed()
     return REGISTRIES

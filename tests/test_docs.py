@@ -15,7 +15,7 @@ SOURCES = sorted(
         *REPO.glob("rsmooth/**/*.py"),
         *(p for p in REPO.glob("tests/*.py") if p.name != "test_docs.py"),
         *REPO.glob("docs/*.md"),
-        *REPO.glob("recipes/*.yaml"),
+        *REPO.glob("rsmooth/recipes/*.yaml"),
         REPO / "README.md",
     ]
 )

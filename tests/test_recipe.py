@@ -9,8 +9,10 @@ import yaml
 
 from rsmooth.errors import RecipeError
 from rsmooth.sweep.recipe import expand, load_recipe, parse_overrides, parse_recipe
+from rsmooth.sweep.shipped import find_recipe, shipped_recipes
+from tests.cli import invoke
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[1] / "rsmooth" / "recipes"
 BASE = {"model": "resnet20", "data": "fashion-mnist", "epochs": 2}
 
 
@@ -196,6 +198,33 @@ def test_every_shipped_recipe_expands_to_unique_valid_runs(path):
     assert recipe.description and runs
     assert len(set(names(runs))) == len(runs)
     assert len({r.config for r in runs}) == len(runs)
+
+
+def test_a_bare_name_is_always_the_shipped_recipe_and_a_path_is_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "recipes").mkdir()
+    local = tmp_path / "recipes" / "quick.yaml"
+    local.write_text("name: mine\n")
+    assert set(shipped_recipes()) == {p.stem for p in RECIPES.glob("*.yaml")}
+    assert find_recipe("quick") == RECIPES / "quick.yaml"  # the local file does not shadow it
+    assert find_recipe("recipes/quick.yaml") == Path("recipes/quick.yaml")
+    (tmp_path / "mine.yaml").write_text("name: mine\n")
+    assert find_recipe("mine.yaml") == Path("mine.yaml")
+    with pytest.raises(RecipeError, match="the local file mine.yaml is named by its path"):
+        find_recipe("mine")
+    with pytest.raises(RecipeError, match="recipe file nope.yaml not found"):
+        find_recipe("nope.yaml")
+
+
+def test_sweep_list_prints_every_shipped_recipe_with_its_description(capsys):
+    result = invoke(["sweep", "--list"], capsys)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    for name in shipped_recipes():
+        assert name in text
+    assert "20% of Fashion-MNIST, 5 epochs" in text  # quick's description
+    missing = invoke(["sweep"], capsys)
+    assert missing.exit_code == 2 and "missing RECIPE" in missing.stderr
 
 
 def test_table1_is_the_papers_grid():

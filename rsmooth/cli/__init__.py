@@ -1,8 +1,9 @@
 """``rsmooth`` command line: thin commands over the library.
 
-``main`` loads what the commands need before building them (the registered parts, so that
-`train --help` lists every name), runs the command, and turns every user error into one line
-on stderr with its documented exit code (rsmooth.errors), never a traceback.
+``main`` loads what the commands need before building them (the registered parts and the
+plugins, so that `train --help` lists every name and every plugin's fields), runs the
+command, and turns every user error into one line on stderr with its documented exit code
+(rsmooth.errors), never a traceback.
 """
 
 from __future__ import annotations
@@ -40,13 +41,30 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run(args: list[str]) -> Any:
     if args[:1] == ["train"]:
+        from rsmooth.plugins import load_plugins
         from rsmooth.registry import load_parts
 
-        load_parts()  # before `train` is built: its help lists the registered names
-    from rsmooth.cli import bench, plot, report, sweep, train  # noqa: F401  (the commands)
+        # Before `train` is built: its help lists the registered names (the installed plugins'
+        # too), and the config fields of the --plugin modules are flags of it.
+        load_parts()
+        load_plugins(_plugin_flags(args))
+    from rsmooth.cli import bench, export, plot, report, sweep, train  # noqa: F401  (commands)
     from rsmooth.cli.app import app
 
     return app(args=args, prog_name="rsmooth", standalone_mode=False)
+
+
+def _plugin_flags(args: list[str]) -> list[str]:
+    """The modules named by ``--plugin MODULE`` / ``--plugin=MODULE``, in order."""
+    names = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--plugin" and i + 1 < len(args):
+            names.append(args[i + 1])
+        elif arg.startswith("--plugin="):
+            names.append(arg.partition("=")[2])
+    return names
 
 
 def _is_usage_error(err: Exception) -> bool:

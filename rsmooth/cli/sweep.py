@@ -1,7 +1,8 @@
-"""``rsmooth sweep``: run every run of a recipe (recipes/*.yaml; format: docs/recipes.md)."""
+"""``rsmooth sweep``: run every run of a recipe (format: docs/recipes.md)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -10,34 +11,35 @@ import typer
 from rsmooth.cli.app import app
 from rsmooth.cli.paths import check_output_dir
 from rsmooth.errors import EXIT_FAILED, RecipeError
+from rsmooth.sweep.runner import DEFAULT_TIMEOUT_MIN
 
 if TYPE_CHECKING:
     from rsmooth.sweep.runner import SweepResult
     from rsmooth.sweep.state import RunStatus
 
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "ray", "submitit")
 
 
-def find_recipe(name: str) -> Path:
-    """A recipe file, or the name of one in ./recipes or in rsmooth's own recipes folder."""
-    path = Path(name)
-    if path.is_file():
-        return path
-    for folder in (Path("recipes"), RECIPES_DIR):
-        candidate = folder / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
-        if candidate.is_file():
-            return candidate
-    known = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")) if RECIPES_DIR.is_dir() else []
-    listed = f"a YAML file or one of {', '.join(known)}" if known else "an existing YAML file"
-    raise RecipeError(f"recipe {name!r} not found (allowed: {listed})")
+def _complete_recipe(incomplete: str) -> list[str]:
+    """Shell completion: the shipped recipes' names (the shell completes file paths itself)."""
+    from rsmooth.sweep.shipped import shipped_recipes
+
+    return [name for name in shipped_recipes() if name.startswith(incomplete)]
 
 
 @app.command()
 def sweep(
     recipe: Annotated[
-        str, typer.Argument(help="Recipe YAML file, or the name of a shipped recipe (table1, ...).")
-    ],
+        str | None,
+        typer.Argument(
+            help="A shipped recipe's name (table1, ...; see --list), or a recipe YAML file's path.",
+            show_default=False,
+            autocompletion=_complete_recipe,
+        ),
+    ] = None,
+    list_recipes: Annotated[
+        bool, typer.Option("--list", help="List the shipped recipes and what each runs; exit.")
+    ] = False,
     out: Annotated[
         str | None,
         typer.Option(help="Sweep folder, one run folder inside per run.", show_default="runs/NAME"),
@@ -45,14 +47,20 @@ def sweep(
     jobs: Annotated[
         int | None,
         typer.Option(
-            "--jobs", "-j", min=1, help="Runs at once.", show_default="local 1, ray: as many as fit"
+            "--jobs",
+            "-j",
+            min=1,
+            help="Runs at once.",
+            show_default="local 1; ray, submitit: as many as fit",
         ),
     ] = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="List the runs, their status and the cost; run nothing."),
     ] = False,
-    executor: Annotated[str, typer.Option(help="local (subprocesses) or ray.")] = "local",
+    executor: Annotated[
+        str, typer.Option(help="local (subprocesses), ray, or submitit (a SLURM job array).")
+    ] = "local",
     ray_address: Annotated[
         str | None, typer.Option(help="An existing Ray cluster.", show_default="start a local one")
     ] = None,
@@ -60,10 +68,31 @@ def sweep(
         float | None,
         typer.Option(
             min=0.0,
-            help="Ray: GPUs reserved per run, 0.25 packs 4 runs per GPU.",
-            show_default="1 if there are GPUs",
+            help="Ray, submitit: GPUs reserved per run; Ray takes fractions (0.25 packs 4 runs "
+            "per GPU).",
+            show_default="ray: 1 if there are GPUs; submitit: 1 unless --device cpu",
         ),
     ] = None,
+    cpus_per_run: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Ray, submitit: CPUs reserved per run (its torch threads).",
+            show_default="ray: cluster CPUs // --jobs, or 1; submitit: 1",
+        ),
+    ] = None,
+    slurm_partition: Annotated[
+        str | None,
+        typer.Option(help="submitit: the SLURM partition.", show_default="the cluster's default"),
+    ] = None,
+    timeout_min: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="submitit: a job's time limit in minutes; a run that needs longer is requeued "
+            "and resumes from its checkpoint.",
+        ),
+    ] = DEFAULT_TIMEOUT_MIN,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda for every run.")] = None,
     set_values: Annotated[
         list[str] | None,
@@ -87,6 +116,14 @@ def sweep(
             "--pack-on-cpu", help="Pack on the CPU too (measured slower there; for tests)."
         ),
     ] = False,
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="MODULE",
+            help="Import this module of your own parts first (repeatable), as a recipe's "
+            "plugins: does; every run's config.yaml names it.",
+        ),
+    ] = None,
 ) -> None:
     """Run a recipe's grid of runs. Finished runs are skipped, interrupted ones resumed, and a
     failed or diverged run does not stop the others.
@@ -96,16 +133,25 @@ def sweep(
     """
     from rich.console import Console
 
+    from rsmooth.plugins import load_plugins, merge_names
     from rsmooth.sweep import expand, load_recipe, parse_overrides, sweep_status
     from rsmooth.sweep.confirm import check_selectable
     from rsmooth.sweep.runner import confirmation_runs, run_recipe
+    from rsmooth.sweep.shipped import find_recipe
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 160))  # no wrapped run names in logs and pipes
+    if list_recipes:
+        _print_shipped(console)
+        return
+    if recipe is None:
+        raise RecipeError("missing RECIPE (allowed: a shipped recipe's name, see --list; a path)")
     if executor not in EXECUTORS:
         raise RecipeError(f"--executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
+    load_plugins(plugin or ())  # before the recipe: its fields may be the plugins'
     parsed = load_recipe(find_recipe(recipe))
+    parsed = dataclasses.replace(parsed, plugins=merge_names(plugin or (), parsed.plugins))
     overrides = parse_overrides(set_values or [])
     if device is not None:
         overrides.update(parse_overrides([f"device={device}"]))
@@ -127,10 +173,13 @@ def sweep(
                 per = f"{parsed.confirm.trials} fresh seeds from {parsed.confirm.first_seed}"
                 console.print(f"confirmation: each variant's winner on {per}; {note}")
         return
+    # Fail in one line now if the executor's package is missing, not after the first run.
     if executor == "ray":
         from rsmooth.sweep.ray_exec import import_ray
 
-        import_ray()  # fail in one line now if Ray is missing, not after the first run
+        import_ray()
+    if executor == "submitit":
+        import rsmooth.sweep.submitit_exec  # noqa: F401  (the import is the check)
     # Ctrl-C and SIGTERM stop the runs at a resumable point (rsmooth.cli.main).
     size = pack if pack is not None else parsed.pack
     if size > 1 and executor != "local":
@@ -150,6 +199,9 @@ def sweep(
         gpus_per_run=gpus_per_run,
         pack=size,
         pack_on_cpu=pack_on_cpu,
+        cpus_per_run=cpus_per_run,
+        slurm_partition=slurm_partition,
+        timeout_min=timeout_min,
     )
     problems = False
     for stage in stages:
@@ -167,6 +219,20 @@ def _on_cpu(runs: Any) -> bool:
     from rsmooth.engine.environment import select_environment
 
     return bool(runs) and select_environment(runs[0].config).device.type == "cpu"
+
+
+def _print_shipped(console: Any) -> None:
+    from rich.table import Table
+
+    from rsmooth.sweep.shipped import RECIPES_DIR, describe, shipped_recipes
+
+    title = f"rsmooth sweep NAME runs a shipped recipe (the files are in {RECIPES_DIR})"
+    table = Table(title=title, title_justify="left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("description")
+    for name, path in shipped_recipes().items():
+        table.add_row(name, describe(path))
+    console.print(table)
 
 
 def _confirmation_plan(recipe: Any, runs: Any, out_dir: Path, plan: Any) -> tuple[list, str]:

@@ -16,6 +16,7 @@ from rsmooth.cli.app import app
 from rsmooth.cli.paths import check_output_dir
 from rsmooth.config import RunConfig, field_info, field_names, field_type
 from rsmooth.errors import EXIT_DIVERGED, EXIT_FAILED, RsmoothError
+from rsmooth.plugins import merge_names
 from rsmooth.registry import REGISTRIES
 
 
@@ -31,6 +32,8 @@ def _config_parameters() -> list[inspect.Parameter]:
     defaults = RunConfig().to_dict()
     params = []
     for name in field_names():
+        if name == "plugins":
+            continue  # set by --plugin (repeatable), which `main` reads before building `train`
         base, _ = field_type(name)
         info = field_info(name)
         flag = config_flag(name)
@@ -85,6 +88,14 @@ def train(
         Path | None, typer.Option(help="Continue the run in this folder (its own config).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="MODULE",
+            help="Import this module of your own parts first (repeatable); its config fields "
+            "are flags here. Recorded in config.yaml: --resume imports it again.",
+        ),
+    ] = None,
     **fields: Any,
 ) -> None:
     """Train one model into a run folder (config, per-epoch metrics, summary, checkpoints).
@@ -98,10 +109,13 @@ def train(
     if resume is not None:
         if config is not None or out is not None or any(v is not None for v in fields.values()):
             raise RsmoothError("--resume takes no other flags: the run's own config.yaml is used")
+        # --plugin is allowed: a run of an older rsmooth may use parts its config.yaml does not
+        # name; `main` imported them already.
         summary = train_run(None, resume, resume=True, quiet=quiet)
         folder = resume
     else:
         cfg = build_config(config, fields)
+        cfg = cfg.replace(plugins=merge_names(plugin or (), cfg.plugins))  # as imported
         folder = check_output_dir(out, "--out") if out is not None else default_out(cfg)
         summary = train_run(cfg, folder, quiet=quiet)
     status = summary.get("status")

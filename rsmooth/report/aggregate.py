@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rsmooth.config import field_names
+from rsmooth.plugins import load_recorded
 from rsmooth.report.labels import config_key, is_plain, method_kind, method_label, normalize
 from rsmooth.report.stats import Difference, Summary, holm, summarize, welch
 from rsmooth.runfolder import COMPLETED, PAPER_METRICS, Run
@@ -96,6 +97,7 @@ def stage_and_variant(run: Run, roots: list[Path]) -> tuple[str, str | None]:
 def group_runs(runs: list[Run], roots: list[Path] | None = None) -> list[Configuration]:
     """Runs with equal configurations (seed and engine fields aside) in one stage form one
     configuration."""
+    load_recorded((run.config or {}).get("plugins") for run in runs)  # their parts' fields
     groups: dict[str, Configuration] = {}
     for run in runs:
         if run.config is None:

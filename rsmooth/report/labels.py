@@ -78,7 +78,7 @@ def _field_text(name: str, value: Any) -> str | None:
     default (``normalized``, ``kappa-grad``); an empty short name shows the value alone."""
     info = field_info(name)
     short = info["short"] if info["short"] is not None else name
-    default = _DEFAULTS.get(name)
+    default = RunConfig().get(name)  # not _DEFAULTS: a plugin loaded since has its own
     if isinstance(value, bool):
         return short if value != default else None
     if info.get("label") == "changed" and value == default:

@@ -1,13 +1,16 @@
-"""What an executor is given (jobs) and what it reports back (outcomes)."""
+"""What an executor is given (jobs), what runs on a worker (``train_task``), and what it
+reports back (outcomes)."""
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from rsmooth.config import RunConfig
-from rsmooth.runfolder import FINAL, TODO
+from rsmooth.runfolder import COMPLETED, DIVERGED, FAILED, FINAL, TODO, RunLockedError
 from rsmooth.sweep.state import RunStatus
 
 
@@ -20,6 +23,7 @@ class Job:
 
 
 SKIPPED = "skipped"  # another process holds the run's lock: it is training that run
+HELD_ELSEWHERE = "done or held by another process"  # the error text of a skipped run
 
 
 @dataclass(frozen=True)
@@ -56,3 +60,36 @@ def plan_jobs(statuses: list[RunStatus], threads: int) -> list[Job]:
             config = config.replace(num_threads=threads)
         jobs.append(Job(status.run.name, status.path, config, resume=status.state != TODO))
     return jobs
+
+
+def worker_python_path() -> str:
+    """PYTHONPATH for the processes that train a sweep's runs: this rsmooth, installed or
+    not, and this folder, where the runs' plugin modules may live (rsmooth.plugins)."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    folders = [package_root, os.getcwd(), os.environ.get("PYTHONPATH")]
+    return os.pathsep.join(filter(None, folders))
+
+
+def train_task(config: dict[str, Any], path: str) -> tuple[dict[str, Any], float]:
+    """One run on a worker of another process (a Ray task, a submitit job): its summary and
+    seconds. resume=True: a new folder starts, an interrupted one continues. The config
+    arrives as values: building it imports the plugins it names first (rsmooth.plugins).
+    ``train_run`` takes the folder's lock; a run another process holds is skipped."""
+    from rsmooth.engine import train_run
+
+    began = time.perf_counter()
+    try:
+        summary = train_run(RunConfig.from_dict(config), Path(path), resume=True, quiet=True)
+    except RunLockedError:
+        summary = {"status": SKIPPED, "error": HELD_ELSEWHERE}
+    except Exception as err:  # reported as this run's failure; the sweep goes on
+        summary = {"status": FAILED, "error": one_line(f"{type(err).__name__}: {err}")}
+    return summary, time.perf_counter() - began
+
+
+def outcome_of(job: Job, summary: dict[str, Any], seconds: float) -> Outcome:
+    """The outcome of a ``train_task``; a status it should not have counts as failed."""
+    status = summary.get("status")
+    if status not in (COMPLETED, DIVERGED, FAILED, SKIPPED):
+        status = FAILED
+    return Outcome(job, status, seconds, summary.get("error"), summary)

@@ -35,12 +35,19 @@ from rsmooth.runfolder import (
     read_run,
     run_lock,
 )
-from rsmooth.sweep.jobs import SKIPPED, Job, Listener, Outcome, one_line
+from rsmooth.sweep.jobs import (
+    HELD_ELSEWHERE,
+    SKIPPED,
+    Job,
+    Listener,
+    Outcome,
+    one_line,
+    worker_python_path,
+)
 
 FINAL_STATUSES = (COMPLETED, DIVERGED, FAILED)
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10.0
-HELD_ELSEWHERE = "done or held by another process"  # a run another sweep trains or trained
 
 
 def log_path(out_dir: Path, jobs: Job | Sequence[Job]) -> Path:
@@ -140,9 +147,7 @@ def _launch(unit: list[Job], out_dir: Path) -> tuple[_Running | None, list[Job]]
         if threads is not None:
             # Also covers a resumed run, whose own config.yaml keeps the thread count of its start.
             env["OMP_NUM_THREADS"] = str(threads)
-        # The child imports this very rsmooth, installed or not.
-        package_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = worker_python_path()  # this very rsmooth, and this folder's plugins
         with open(log, "ab") as log_file:
             process = _spawn(command, env, log_file, fds)
     except BaseException:

@@ -2,22 +2,30 @@
 
 Ray is an optional extra (``pip install 'rsmooth[ray]'``), imported only here. Without
 ``--ray-address`` a private local Ray instance is started (no dashboard, no usage reports:
-it stays offline). With an address, every node needs rsmooth installed and must see the out
-dir at the same path (a shared file system), since the tasks write the run folders.
+it stays offline). With an address, every node needs rsmooth (and the runs' plugins)
+installed and must see the out dir at the same path (a shared file system), since the tasks
+write the run folders.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from rsmooth.errors import RsmoothError
-from rsmooth.runfolder import COMPLETED, DIVERGED, FAILED
-from rsmooth.sweep.jobs import Job, Listener, Outcome, one_line, plan_jobs
+from rsmooth.runfolder import FAILED
+from rsmooth.sweep.jobs import (
+    Job,
+    Listener,
+    Outcome,
+    one_line,
+    outcome_of,
+    plan_jobs,
+    train_task,
+    worker_python_path,
+)
 from rsmooth.sweep.state import RunStatus
 
 
@@ -26,22 +34,9 @@ def import_ray() -> Any:
         import ray
     except ImportError:
         raise RsmoothError(
-            "--executor ray needs Ray: pip install 'rsmooth[ray]' (or pip install 'ray[default]')"
+            "--executor ray needs Ray: pip install 'rsmooth[ray]' (or pip install ray)"
         ) from None
     return ray
-
-
-def train_task(config: dict[str, Any], path: str) -> tuple[dict[str, Any], float]:
-    """Runs on a Ray worker. resume=True: a new folder starts, an interrupted one continues."""
-    from rsmooth.config import RunConfig
-    from rsmooth.engine import train_run
-
-    began = time.perf_counter()
-    try:
-        summary = train_run(RunConfig.from_dict(config), Path(path), resume=True, quiet=True)
-    except Exception as err:  # reported as this run's failure; the sweep goes on
-        summary = {"status": "failed", "error": one_line(f"{type(err).__name__}: {err}")}
-    return summary, time.perf_counter() - began
 
 
 def run_ray(
@@ -50,6 +45,7 @@ def run_ray(
     *,
     address: str | None,
     gpus_per_run: float | None,
+    cpus_per_run: int | None,
     parallel: int | None,
 ) -> list[Outcome]:
     """Run the runs as Ray tasks, ``parallel`` at once (None: as many as the cluster fits)."""
@@ -63,9 +59,10 @@ def run_ray(
         resources = ray.cluster_resources()
         if gpus_per_run is None:
             gpus_per_run = 1.0 if resources.get("GPU", 0) > 0 else 0.0
-        # With a cap on runs at once, each gets a fair share of the cluster's CPUs; else one
-        # CPU each, as many at once as fit. The run's torch threads match its CPU reservation.
-        cpus = max(1, int(resources.get("CPU", 1) // parallel)) if parallel else 1
+        # Unless given, with a cap on runs at once each gets a fair share of the cluster's
+        # CPUs; else one CPU each, as many at once as fit. The run's torch threads match its
+        # CPU reservation.
+        cpus = cpus_per_run or (max(1, int(resources.get("CPU", 1) // parallel)) if parallel else 1)
         task = ray.remote(train_task).options(num_cpus=cpus, num_gpus=gpus_per_run, max_retries=0)
         pending = plan_jobs(list(statuses), cpus)
         limit = parallel or len(pending)
@@ -95,11 +92,10 @@ def _init(ray: Any, address: str | None) -> None:
     if address:
         ray.init(address=address, **quiet)
         return
-    package_root = str(Path(__file__).resolve().parents[2])
-    python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     ray.init(
         include_dashboard=False,
-        runtime_env={"env_vars": {"PYTHONPATH": python_path}},  # workers import this rsmooth
+        # Workers start elsewhere: they import this rsmooth and this folder's plugin modules.
+        runtime_env={"env_vars": {"PYTHONPATH": worker_python_path()}},
         **quiet,
     )
 
@@ -108,8 +104,5 @@ def _outcome(ray: Any, ref: Any, job: Job) -> Outcome:
     try:
         summary, seconds = ray.get(ref)
     except Exception as err:  # the worker died (out of memory, node lost)
-        return Outcome(job, "failed", 0.0, one_line(f"{type(err).__name__}: {err}"))
-    status = summary.get("status")
-    if status not in (COMPLETED, DIVERGED, FAILED):
-        status = FAILED
-    return Outcome(job, status, seconds, summary.get("error"), summary)
+        return Outcome(job, FAILED, 0.0, one_line(f"{type(err).__name__}: {err}"))
+    return outcome_of(job, summary, seconds)

@@ -23,11 +23,13 @@ import yaml
 
 from rsmooth.config import RunConfig, coerce, load_yaml_mapping
 from rsmooth.errors import ConfigError, RecipeError
+from rsmooth.plugins import PluginError, load_plugins
 from rsmooth.sweep.naming import run_name
 
 RECIPE_KEYS = (
     "name",
     "description",
+    "plugins",
     "trials",
     "seeds",
     "base",
@@ -84,6 +86,7 @@ class Recipe:
     source: str = "recipe"  # where it came from, for error messages
     confirm: Confirm | None = None
     pack: int = 1  # runs per packed process (rsmooth sweep --pack overrides it)
+    plugins: tuple[str, ...] = ()  # modules of the user's own parts, in every run's config
 
     def axis_fields(self) -> set[str]:
         names = set(self.axes)
@@ -110,6 +113,13 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def parse_recipe(values: Mapping[str, Any], source: str = "recipe") -> Recipe:
+    """A recipe from its YAML values; its plugins are imported first (their parts' fields are
+    keys of the recipe)."""
+    plugins = _coerce("plugins", values.get("plugins"), source, "recipe")
+    try:
+        load_plugins(plugins)
+    except PluginError as err:
+        raise RecipeError(f"{source}: plugins: {err}") from None
     _check_keys(values, RECIPE_KEYS, source, "", "recipe key")
     name = values.get("name")
     if not isinstance(name, str) or not _NAME_PATTERN.match(name):
@@ -138,7 +148,7 @@ def parse_recipe(values: Mapping[str, Any], source: str = "recipe") -> Recipe:
     pack = values.get("pack", 1)
     if not _is_int(pack) or pack < 1:
         raise RecipeError(f"{source}: pack: {pack!r} (allowed: an integer >= 1)")
-    return Recipe(name, description, seeds, base, axes, variants, source, confirm, pack)
+    return Recipe(name, description, seeds, base, axes, variants, source, confirm, pack, plugins)
 
 
 def _parse_confirm(raw: Any, seeds: tuple[int, ...], source: str) -> Confirm | None:
@@ -277,6 +287,11 @@ def _at(source: str, where: str, name: str = "") -> str:
 
 def _field_name(key: Any, source: str, where: str) -> str:
     name = str(key).replace("-", "_")
+    if name == "plugins":
+        raise RecipeError(
+            f"{source}: {where}.plugins (allowed: at the top of the recipe, or --plugin: the "
+            "modules are imported before any field is read)"
+        )
     if name in RESERVED_FIELDS:
         raise RecipeError(
             f"{_at(source, where, name)} (allowed: seeds come from the recipe's trials or seeds)"
@@ -414,6 +429,7 @@ def expand(
         for point in itertools.product(*axes.values()):
             at_point = dict(zip(axes, point, strict=True))
             values = {**recipe.base, **variant.fixed, **at_point, **overrides}
+            values["plugins"] = recipe.plugins
             for seed in seeds:
                 cfg = _resolve(recipe, variant, {**values, "seed": seed})
                 name = run_name(variant.name, [(k, values[k]) for k in name_fields], seed)
@@ -440,7 +456,7 @@ def expand(
 def _resolve(recipe: Recipe, variant: Variant, values: dict[str, Any]) -> RunConfig:
     where = f"variant {variant.name}" if variant.name else "base"
     try:
-        return RunConfig(**values).resolve()
+        return RunConfig().replace(**values).resolve()  # replace: plugin fields too
     except ConfigError as err:
         shown = ", ".join(f"{k}={v}" for k, v in values.items() if k in recipe.axis_fields())
         at = f" ({shown})" if shown else ""

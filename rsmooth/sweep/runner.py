@@ -45,6 +45,9 @@ class SweepResult:
         return [o.job.name for o in self.outcomes if o.status == SKIPPED]
 
 
+DEFAULT_TIMEOUT_MIN = 240  # submitit: a job's time limit; a run that needs longer is requeued
+
+
 def cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))  # the CPUs this process may use (containers, taskset)
@@ -62,13 +65,19 @@ def run_sweep(
     gpus_per_run: float | None = None,
     pack: int = 1,
     pack_on_cpu: bool = False,
+    cpus_per_run: int | None = None,
+    slurm_partition: str | None = None,
+    timeout_min: int = DEFAULT_TIMEOUT_MIN,
     console: Any = None,
 ) -> SweepResult:
     """Run every planned run not yet done under ``out_dir``; returns what happened.
 
-    ``jobs``: processes at once (local: default 1; ray: default as many as the cluster fits).
-    ``pack``: up to this many runs train together as one packed model in one process (local
-    executor; rsmooth.pack), where packing pays (see ``packs``).
+    ``executor``: local (subprocesses), ray or submitit (SLURM). ``jobs``: processes at once
+    (local: default 1; ray and submitit: default as many as the cluster fits).
+    ``gpus_per_run``, ``cpus_per_run``: what each run reserves (ray, submitit);
+    ``slurm_partition``, ``timeout_min``: submitit's. ``pack``: up to this many runs train
+    together as one packed model in one process (local executor; rsmooth.pack), where packing
+    pays (see ``packs``).
     """
     statuses = sweep_status(runs, out_dir)
     todo = [s for s in statuses if s.state not in FINAL]
@@ -85,13 +94,33 @@ def run_sweep(
         units = packs(plan_jobs(todo, threads), pack, pack_on_cpu)
         with SweepProgress(len(todo), at_once, console) as progress:
             outcomes = run_local(units, out_dir, at_once, progress)
-    else:
+    elif executor == "ray":
         from rsmooth.sweep.ray_exec import run_ray
 
         ray_at_once = min(jobs, len(todo)) if jobs else None
         with SweepProgress(len(todo), ray_at_once or len(todo), console) as progress:
             outcomes = run_ray(
-                todo, progress, address=ray_address, gpus_per_run=gpus_per_run, parallel=ray_at_once
+                todo,
+                progress,
+                address=ray_address,
+                gpus_per_run=gpus_per_run,
+                cpus_per_run=cpus_per_run,
+                parallel=ray_at_once,
+            )
+    else:
+        from rsmooth.sweep.submitit_exec import run_submitit
+
+        array_at_once = min(jobs, len(todo)) if jobs else None
+        with SweepProgress(len(todo), array_at_once or len(todo), console) as progress:
+            outcomes = run_submitit(
+                todo,
+                progress,
+                out_dir,
+                partition=slurm_partition,
+                gpus_per_run=gpus_per_run,
+                cpus_per_run=cpus_per_run or 1,
+                timeout_min=timeout_min,
+                parallel=array_at_once,
             )
     return SweepResult(statuses, outcomes)
 
