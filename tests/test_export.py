@@ -38,7 +38,8 @@ def test_a_run_exports_every_numeric_metric_per_epoch_and_its_config(tmp_path, c
     data = write_synthetic("fashion-mnist", tmp_path / "data", 64, 32)
     cfg = RunConfig(data_dir=str(data), epochs=2, batch_size=16, device="cpu", holdout=0.25)
     train_run(cfg, tmp_path / "runs" / "sgd" / "seed=0", quiet=True)
-    records = [json.loads(line) for line in (tmp_path / "runs/sgd/seed=0/metrics.jsonl").open()]
+    lines = (tmp_path / "runs/sgd/seed=0/metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
 
     for _ in range(2):  # a second export replaces the first
         result = invoke(

@@ -222,7 +222,7 @@ def test_sweep_list_prints_every_shipped_recipe_with_its_description(capsys):
     text = " ".join(result.stdout.split())
     for name in shipped_recipes():
         assert name in text
-    assert "20% of Fashion-MNIST, 5 epochs" in text  # quick's description
+    assert "10% of Fashion-MNIST, 3 epochs, 3 seeds" in text  # quick's description
     missing = invoke(["sweep"], capsys)
     assert missing.exit_code == 2 and "missing RECIPE" in missing.stderr
 
