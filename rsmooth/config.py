@@ -228,10 +228,12 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field by name (plugin fields as top-level keys): what config.yaml holds."""
+        """Every field by name: what config.yaml holds. A field a part declares (a plugin's)
+        is a top-level key where the run sets it away from its default; at its default it is
+        left out, so a process that never loaded that part can still read the config."""
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         values["plugins"] = list(self.plugins)  # YAML and JSON have lists, not tuples
-        values.update({name: self.get(name) for name in sorted(EXTRA_FIELDS)})
+        values.update(dict(self.extra))
         return values
 
     def to_yaml(self) -> str:

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from rsmooth.data.fashion_mnist import write_fashion_mnist
+from rsmooth.runfolder import is_locked
 
 EPOCHS = 4
 GOOD = ["sgd/seed=0", "smooth/seed=0"]
@@ -33,7 +34,9 @@ def write_recipe(path: Path, data_dir: Path, with_bad_runs: bool) -> Path:
     if with_bad_runs:
         variants += [
             {"name": "diverge", "lr": 1.0e6},
-            {"name": "broken", "data_dir": str(data_dir / "missing")},
+            # The files are there (the sweep checks them up front), but a subset of 0.001 of
+            # 64 images is empty: a data error inside the run, after the sweep started it.
+            {"name": "broken", "subset": 0.001},
         ]
     recipe = {
         "name": "tiny",
@@ -98,10 +101,10 @@ def test_sweep_completes_good_runs_and_lists_the_bad_ones(swept):
         config = yaml.safe_load((out_dir / name / "config.yaml").read_text())
         assert config["num_threads"] == 1 and config["seed"] == 0
     assert summary(out_dir / "diverge/seed=0")["status"] == "diverged"
-    assert not (out_dir / "broken/seed=0/config.yaml").exists()  # a data error writes nothing
+    assert not (out_dir / "broken/seed=0/metrics.jsonl").exists()  # failed before epoch 1
     listed = " ".join((result.stdout + result.stderr).split())
     assert "diverge/seed=0 │ diverged" in listed
-    assert "broken/seed=0 │ failed" in listed and "missing" in listed
+    assert "broken/seed=0 │ failed" in listed and "is empty" in listed
     assert "2 completed now, 2 failed or diverged" in listed
     assert (out_dir / "logs" / "broken__seed=0.log").read_text().strip()
 
@@ -129,7 +132,9 @@ def test_dry_run_lists_status_and_a_measured_cost(swept, capsys):
     assert "sgd/seed=1 │ todo │ 0/4" in text
     # Left: the 4 seed-1 runs and the failed seed-0 run; all share model, data and device
     # with the completed runs, so their seconds are measured.
-    assert "cost: 5 runs to run, 20 epochs, about" in text
+    # left: the 4 seed-1 runs and the failed seed-0 run; those with a completed twin of the
+    # same model, data, subset and device in the out dir have their seconds measured
+    assert "cost: 5 runs to run, 20 epochs; about" in text and "with a measured speed" in text
     assert not (swept["out"] / "sgd/seed=1").exists()
 
 
@@ -179,6 +184,9 @@ def test_killed_sweep_resumes_to_the_unbroken_result(swept, tmp_path, capsys):
     while _children_of(out_dir) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _children_of(out_dir)
+    while is_locked(second) and time.monotonic() < deadline:  # the kernel frees it at exit
+        time.sleep(0.1)
+    assert not is_locked(second), "the killed child's lock outlived it"
     assert summary(first)["status"] == "completed"
     assert summary(second)["status"] == "running"
     first_mtime = (first / "summary.json").stat().st_mtime_ns

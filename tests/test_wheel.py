@@ -61,7 +61,7 @@ def test_an_installed_wheel_runs_a_shipped_recipe_by_name_from_an_empty_folder(t
         cwd=empty, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "sweep quick: 4 runs in runs/quick" in done.stdout
+    assert "sweep quick: 6 runs in runs/quick" in done.stdout
     assert "sgd/seed=0" in done.stdout and "smoothing-logistic/seed=1" in done.stdout
     assert list(empty.iterdir()) == []  # a dry run writes nothing
 

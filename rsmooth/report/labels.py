@@ -15,7 +15,7 @@ import json
 import string
 from typing import Any
 
-from rsmooth.config import ENGINE_FIELDS, RunConfig, field_info, field_names
+from rsmooth.config import ENGINE_FIELDS, EXTRA_FIELDS, RunConfig, field_info, field_names
 from rsmooth.registry import Registry, load_parts
 
 IDENTITY_EXCLUDED = ("seed", *ENGINE_FIELDS)
@@ -42,6 +42,9 @@ def normalize(config: dict[str, Any]) -> dict[str, Any]:
     """The config as a configuration: seed and engine fields dropped, fields that no chosen
     part reads set to None. A field no registered part declares is always kept."""
     cfg = {k: v for k, v in config.items() if k not in IDENTITY_EXCLUDED}
+    for name, spec in EXTRA_FIELDS.items():  # a declared field at its default: as if unset
+        if name in cfg and cfg[name] == spec.default:
+            del cfg[name]
     declared = set().union(*(r.declared_fields() for r in _registries().values()))
     used = part_fields(config)
     unknown_part = any(
