@@ -58,8 +58,8 @@ def interval_text(difference: Difference) -> str:
     return f"{signed(difference.delta)} [{signed(difference.low)}, {signed(difference.high)}]"
 
 
-def verdict(row_label: str, difference: Difference, holm_p: float) -> str:
-    """One sentence: better, worse or not distinguishable from tuned SGD, by how much."""
+def verdict(row_label: str, difference: Difference, holm_p: float, baseline: str) -> str:
+    """One sentence: better, worse or not distinguishable from the SGD baseline, by how much."""
     if not difference.defined:
         return f"{row_label}: {signed(difference.delta)} points; no test (too few trials)."
     significant = holm_p < ALPHA
@@ -70,7 +70,7 @@ def verdict(row_label: str, difference: Difference, holm_p: float) -> str:
     else:
         word = "not distinguishable from"
     return (
-        f"{row_label} is {word} tuned SGD at this scale: {signed(difference.delta)} ± "
+        f"{row_label} is {word} {baseline} at this scale: {signed(difference.delta)} ± "
         f"{difference.half_width:.2f} points (95% CI [{signed(difference.low)}, "
         f"{signed(difference.high)}], Welch p = {p_value(difference.p)}, Holm p = "
         f"{p_value(holm_p)})."
@@ -120,6 +120,8 @@ def comparison_section(report: Report, comparison: Comparison) -> Section:
         "p (Holm)",
     ]
     rows, sentences = [], []
+    searched = next(r.searched for r in comparison.rows if r.is_baseline)
+    baseline = "tuned SGD" if searched > 1 else "the SGD baseline"
     for row in comparison.rows:
         c = row.configuration
         cells: list[Any] = [c.label, _details(c), row.searched, c.n]
@@ -132,11 +134,11 @@ def comparison_section(report: Report, comparison: Comparison) -> Section:
                 p_value(row.difference.p),
                 p_value(row.holm_p),
             ]
-            sentences.append(verdict(c.label, row.difference, row.holm_p))
+            sentences.append(verdict(c.label, row.difference, row.holm_p, baseline))
         rows.append(cells)
     notes = [
-        f"Δ: mean {metric} of the method - the baseline's, with the 95% Welch interval of the "
-        f"difference; p: Welch's two-sided test; Holm: adjusted over the {len(rows) - 1} "
+        f"Δ: the method's mean {metric} minus the baseline's, with the 95% Welch interval of "
+        f"the difference; p: Welch's two-sided test; Holm: adjusted over the {len(rows) - 1} "
         f"comparisons of this table; searched: configurations the choice was made among "
         f"(for confirmed runs: the grid's, of the same variant)."
     ]
