@@ -42,9 +42,8 @@ def normalize(config: dict[str, Any]) -> dict[str, Any]:
     """The config as a configuration: seed and engine fields dropped, fields that no chosen
     part reads set to None. A field no registered part declares is always kept."""
     cfg = {k: v for k, v in config.items() if k not in IDENTITY_EXCLUDED}
-    for name, spec in EXTRA_FIELDS.items():  # a declared field at its default: as if unset
-        if name in cfg and cfg[name] == spec.default:
-            del cfg[name]
+    for name, spec in EXTRA_FIELDS.items():  # config.yaml leaves out a declared field at its
+        cfg.setdefault(name, spec.default)  # default: the same configuration either way
     declared = set().union(*(r.declared_fields() for r in _registries().values()))
     used = part_fields(config)
     unknown_part = any(
