@@ -223,3 +223,31 @@ def test_progress_estimates_time_left_from_completed_runs():
         assert 149.0 <= progress.eta_seconds() <= 150.0
         assert "done 1, running 1, failed 1" in progress.status_text()
     assert "done 1, running 1, failed 1" in screen.getvalue()
+
+
+@pytest.mark.slow
+def test_two_sweeps_on_one_folder_share_the_work(swept, tmp_path):
+    recipe = write_recipe(tmp_path / "tiny.yaml", swept["data"], with_bad_runs=False)
+    out_dir = tmp_path / "out"
+    args = [*SWEEP, str(recipe), "--out", str(out_dir), "--trials", "3"]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    outputs = [p.communicate(timeout=600)[0] for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], outputs
+    runs = sorted(out_dir.rglob("metrics.jsonl"))
+    assert len(runs) == 6
+    for path in runs:  # every epoch trained once: no run was trained by both sweeps
+        assert [json.loads(x)["epoch"] for x in path.read_text().splitlines()] == [1, 2, 3, 4]
+    text = " ".join(" ".join(outputs).split())
+    assert "left to another process" in text  # they met, and shared
+
+
+def test_a_sweep_removes_the_temporary_configs_of_older_sweeps(tmp_path):
+    from rsmooth.sweep.local import run_local
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / ".abc123.config.yaml").write_text("epochs: 1\n")  # left by a SIGKILL'ed old sweep
+    (logs / "sgd__seed=0.log").write_text("a run's log\n")
+    assert run_local([], tmp_path, 1, listener=None) == []  # type: ignore[arg-type]
+    assert [p.name for p in logs.iterdir()] == ["sgd__seed=0.log"]
