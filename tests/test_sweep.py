@@ -209,7 +209,7 @@ def test_progress_estimates_time_left_from_completed_runs():
     from rsmooth.sweep.jobs import Job, Outcome
     from rsmooth.sweep.progress import SweepProgress
 
-    jobs = [Job(f"run{i}", Path(f"run{i}"), RunConfig(), resume=False) for i in range(5)]
+    jobs = [Job(f"run{i}", Path(f"run{i}"), RunConfig()) for i in range(5)]
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=120)
     with SweepProgress(total=5, parallel=2, console=console) as progress:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rsmooth.config import RunConfig
-from rsmooth.runfolder import COMPLETED, DIVERGED, FAILED, FINAL, TODO, RunLockedError
+from rsmooth.runfolder import COMPLETED, DIVERGED, FAILED, FINAL, RunLockedError
 from rsmooth.sweep.state import RunStatus
 
 
@@ -19,7 +19,6 @@ class Job:
     name: str  # the run's folder relative to the out dir
     path: Path
     config: RunConfig = field(repr=False)  # resolved, num_threads set for this machine's split
-    resume: bool  # the folder holds a config.yaml: continue it rather than start it
 
 
 SKIPPED = "skipped"  # another process holds the run's lock: it is training that run
@@ -58,7 +57,7 @@ def plan_jobs(statuses: list[RunStatus], threads: int) -> list[Job]:
         config = status.run.config
         if config.num_threads is None:
             config = config.replace(num_threads=threads)
-        jobs.append(Job(status.run.name, status.path, config, resume=status.state != TODO))
+        jobs.append(Job(status.run.name, status.path, config))
     return jobs
 
 
