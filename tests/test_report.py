@@ -287,7 +287,9 @@ def test_comparison_tables_give_the_interval_of_each_difference(tmp_path):
     assert float(rows[1]["p (Holm)"]) == pytest.approx(max(holm_sam, flood.p), abs=1e-3)
     assert "sgd + sam rho=0.05 is better than tuned SGD at this scale: +1.00 ±" in text
     assert "sgd + flood=0.02 is not distinguishable from tuned SGD" in text
-    cifar = _table_rows(text, "Against tuned SGD (grid, best on val; model=resnet20, data=cifar10")
+    cifar = _table_rows(
+        text, "Against the SGD baseline (grid, best on val; model=resnet20, data=cifar10"
+    )
     assert [r["method"] for r in cifar] == ["sgd", "adam"]
     assert cifar[1]["Δ max [95% CI]"].startswith("-9.60 [")
     assert "data=svhn" not in text.split("## All configurations")[0]  # no SGD run on svhn

@@ -104,11 +104,14 @@ def header_lines(report: Report) -> list[str]:
 def comparison_section(report: Report, comparison: Comparison) -> Section:
     metric = report.metric
     context = ", ".join(f"{k}={fmt(v)}" for k, v in comparison.context.items() if v is not None)
+    searched = next(r.searched for r in comparison.rows if r.is_baseline)
+    # "tuned" only when SGD's configuration was chosen among several (weight decays, lrs).
+    baseline = "tuned SGD" if searched > 1 else "the SGD baseline"
     if comparison.stage == CONFIRM:
         title = f"Verdict: confirmation runs on fresh seeds ({context})"
     else:
         label = "supplement, " if report.confirmed else ""
-        title = f"Against tuned SGD ({label}grid, best on {report.select}; {context})"
+        title = f"Against {baseline} ({label}grid, best on {report.select}; {context})"
     header = [
         "method",
         "configuration",
@@ -120,8 +123,6 @@ def comparison_section(report: Report, comparison: Comparison) -> Section:
         "p (Holm)",
     ]
     rows, sentences = [], []
-    searched = next(r.searched for r in comparison.rows if r.is_baseline)
-    baseline = "tuned SGD" if searched > 1 else "the SGD baseline"
     for row in comparison.rows:
         c = row.configuration
         cells: list[Any] = [c.label, _details(c), row.searched, c.n]
