@@ -138,9 +138,10 @@ def comparison_section(report: Report, comparison: Comparison) -> Section:
             sentences.append(verdict(c.label, row.difference, row.holm_p, baseline))
         rows.append(cells)
     notes = [
-        f"Δ: the method's mean {metric} minus the baseline's, with the 95% Welch interval of "
-        f"the difference; p: Welch's two-sided test; Holm: adjusted over the {len(rows) - 1} "
-        f"comparisons of this table; searched: configurations the choice was made among "
+        f"Δ: the method's {metric} averaged over its trials minus the baseline's, with the 95% "
+        f"Welch interval of the difference; p: Welch's two-sided test; Holm: adjusted over the "
+        f"{len(rows) - 1} comparisons of this table; searched: configurations the choice was "
+        f"made among "
         f"(for confirmed runs: the grid's, of the same variant)."
     ]
     return Section(title, header, rows, notes, sentences)
