@@ -130,9 +130,7 @@ def test_dry_run_lists_status_and_a_measured_cost(swept, capsys):
     assert "sgd/seed=0 │ completed │ 4/4" in text
     assert "diverge/seed=0 │ diverged │ 1/4" in text
     assert "sgd/seed=1 │ todo │ 0/4" in text
-    # Left: the 4 seed-1 runs and the failed seed-0 run; all share model, data and device
-    # with the completed runs, so their seconds are measured.
-    # left: the 4 seed-1 runs and the failed seed-0 run; those with a completed twin of the
+    # Left: the 4 seed-1 runs and the failed seed-0 run; those with a completed twin of the
     # same model, data, subset and device in the out dir have their seconds measured
     assert "cost: 5 runs to run, 20 epochs; about" in text and "with a measured speed" in text
     assert not (swept["out"] / "sgd/seed=1").exists()

@@ -141,8 +141,7 @@ def comparison_section(report: Report, comparison: Comparison) -> Section:
         f"Δ: the method's {metric} averaged over its trials minus the baseline's, with the 95% "
         f"Welch interval of the difference; p: Welch's two-sided test; Holm: adjusted over the "
         f"{len(rows) - 1} comparisons of this table; searched: configurations the choice was "
-        f"made among "
-        f"(for confirmed runs: the grid's, of the same variant)."
+        f"made among (for confirmed runs: the grid's, of the same variant)."
     ]
     return Section(title, header, rows, notes, sentences)
 
