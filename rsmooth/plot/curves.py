@@ -186,6 +186,11 @@ def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric:
 def _draw(ax: Axes, data: Curve | None, color: str) -> None:
     if data is None:
         return
+    if len(data.epochs) == 1:  # one evaluated epoch (val_start): a line would draw nothing
+        x, mean, low, high = data.epochs[0], data.mean[0], data.low[0], data.high[0]
+        yerr = [[mean - low], [high - mean]]
+        ax.errorbar([x], [mean], yerr=yerr, color=color, marker="o", markersize=4, capsize=3)
+        return
     ax.plot(data.epochs, data.mean, color=color, linewidth=1.4)
     ax.fill_between(data.epochs, data.low, data.high, color=color, alpha=BAND_ALPHA, linewidth=0)
 
