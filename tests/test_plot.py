@@ -9,7 +9,7 @@ import pytest
 
 from rsmooth.errors import RsmoothError
 from rsmooth.methods.smoothing import anneal
-from rsmooth.plot.curves import curve, plot_curves
+from rsmooth.plot.curves import Curve, _draw, curve, plot_curves
 from rsmooth.plot.schedule import plot_schedule, sigmoid
 from rsmooth.plot.style import ratio_name
 from rsmooth.plot.sweep import plot_sweep
@@ -77,6 +77,25 @@ def test_plot_curves_renders_one_figure_per_model(tmp_path):
     write_trials(tmp_path / "runs", "fmnist", [flat_curve(93, 4)], epochs=4)  # resnet20
     paths = plot_curves(configurations(tmp_path / "runs"), tmp_path / "fig")
     assert_figures(paths, ["curves-resnet20", "curves-resnet56"])
+
+
+@pytest.mark.parametrize("epochs", [[3], [1, 2, 3]])
+def test_a_curve_is_visible_however_few_its_epochs(epochs):
+    """val_start can leave one evaluated epoch: a line through one point draws nothing."""
+    import matplotlib.pyplot as plt
+
+    n = len(epochs)
+    data = Curve(epochs, [75.0] * n, [71.0] * n, [79.0] * n)
+    fig, ax = plt.subplots()
+    _draw(ax, data, "red")
+    if n == 1:
+        (bar,) = ax.containers  # a point with its min-max bar
+        x, y = bar.lines[0].get_data()
+        assert list(x) == [3] and list(y) == [75.0]
+    else:
+        (line,) = ax.get_lines()
+        assert list(line.get_xdata()) == epochs and len(ax.collections) == 1  # and the band
+    plt.close(fig)
 
 
 def test_plot_curves_without_completed_runs_is_a_user_error(tmp_path):
