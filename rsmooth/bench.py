@@ -303,10 +303,12 @@ class BenchSettings:
     ) -> BenchSettings:
         """Validate every setting; the defaults fit the device: a CPU run of the defaults
         finishes in about two minutes on 2 cores, a GPU one times more, longer blocks."""
-        chosen = list(METHODS) if methods is None else methods
-        for name in chosen:
+        for name in methods or []:
             if name not in METHODS:
                 raise ConfigError("methods", name, list(METHODS))
+            base.replace(**METHODS[name]).resolve()  # e.g. an optimizer's package is missing
+        # All methods by default: those this Python can run (an optional package may be missing).
+        chosen = methods if methods is not None else [m for m in METHODS if not _missing(base, m)]
         if not (engine or methods_table or packs):
             raise ConfigError(
                 "--skip-engine/--skip-methods", "both", "at most one of them: nothing to time"
@@ -322,6 +324,18 @@ class BenchSettings:
                 raise ConfigError(name, value, f"an integer >= {low}")
         check_fits(base.replace(batch_size=base.batch_size * max(packs, default=1)))
         return cls(tuple(chosen), steps, rounds, warmup, engine, methods_table, tuple(packs))
+
+
+def _missing(base: RunConfig, method: str) -> str | None:
+    """The package ``method`` needs and this Python lacks, else None."""
+    from rsmooth.methods.optimizers import missing_package
+
+    return missing_package(METHODS[method].get("optimizer", base.optimizer))
+
+
+def not_runnable(base: RunConfig) -> list[str]:
+    """'method (needs package)' for each method left out of a default bench."""
+    return [f"{m} (needs {p})" for m in METHODS if (p := _missing(base, m))]
 
 
 def check_fits(base: RunConfig) -> None:
@@ -414,6 +428,10 @@ def run_bench(
                 f"| {name} | {t.median_step_ms:.2f} | {t.images_per_second:,.0f} | {mem} "
                 f"| {ratio:.3f} | {verdict} |"
             )
+        left_out = [m for m in not_runnable(base) if m.split()[0] not in settings.methods]
+        if left_out:
+            lines += ["", "Not timed, a package missing: " + ", ".join(left_out) + "."]
+            out["not_timed"] = left_out
         lines.append("")
     if settings.engine:
         progress("timing the engine against a plain PyTorch loop")

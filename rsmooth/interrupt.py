@@ -11,14 +11,18 @@ step, every poll of a sweep) to raise it again.
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _requested = False
+_deferring = False
 
 
 def _stop(signum: int, frame: object) -> None:
     global _requested
     _requested = True
-    raise KeyboardInterrupt
+    if not _deferring:
+        raise KeyboardInterrupt
 
 
 def install() -> None:
@@ -32,3 +36,19 @@ def check() -> None:
     """Raise KeyboardInterrupt if a stop was requested (and perhaps swallowed on the way)."""
     if _requested:
         raise KeyboardInterrupt
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold a stop request back for the block, then raise it: for steps that must not be cut
+    in two, such as starting a child process and recording it, so that the stop can reach it
+    (a KeyboardInterrupt between the two left a child no one stopped)."""
+    global _deferring
+    outer = _deferring
+    _deferring = True
+    try:
+        yield
+    finally:
+        _deferring = outer
+    if not outer:
+        check()

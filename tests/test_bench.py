@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from rsmooth.bench import METHODS, BenchSettings, run_bench
+from rsmooth.bench import METHODS, BenchSettings, not_runnable, run_bench
 from rsmooth.config import RunConfig
+from rsmooth.errors import ConfigError
 from rsmooth.methods import STEP_RULES
 from tests.cli import invoke
 
@@ -30,6 +31,16 @@ def test_bench_runs_both_tables(data):
     assert result["engine_speedup"] > 0
     assert "| smoothing |" in result["markdown"] and "plain PyTorch" in result["markdown"]
     json.dumps({k: v for k, v in result.items() if k != "markdown"})
+
+
+def test_a_default_bench_leaves_out_a_method_whose_package_is_missing(monkeypatch):
+    monkeypatch.setattr("rsmooth.methods.optimizers.find_spec", lambda module: None)
+    base = RunConfig(batch_size=4, epochs=1, num_threads=1).resolve()
+    settings = BenchSettings.checked(base, steps=1, rounds=1, warmup=0, engine=False)
+    assert "adan" not in settings.methods and "adamw" in settings.methods
+    assert not_runnable(base) == ["adan (needs pytorch-optimizer)"]
+    with pytest.raises(ConfigError, match="needs pytorch-optimizer"):
+        BenchSettings.checked(base, methods=["sgd", "adan"])  # named: refused, not skipped
 
 
 @pytest.mark.parametrize(

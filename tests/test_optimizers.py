@@ -10,7 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from rsmooth.config import RunConfig
-from rsmooth.methods.optimizers import OPTIMIZERS, build_optimizer
+from rsmooth.errors import ConfigError
+from rsmooth.methods.optimizers import OPTIMIZERS, build_optimizer, missing_package
 
 torch.set_num_threads(1)
 DTYPE = torch.float64
@@ -159,3 +160,17 @@ def test_the_two_weight_decay_forms_are_distinguishable() -> None:
     proximal = reference_adan(STEPS, 0.05, (0.98, 0.92, 0.99), 1e-8, 0.02, proximal=True)
     decoupled = reference_adan(STEPS, 0.05, (0.98, 0.92, 0.99), 1e-8, 0.02, proximal=False)
     assert max(float((a - b).abs().max()) for a, b in zip(proximal, decoupled, strict=True)) > 1e-7
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_an_optimizer_whose_package_is_missing_is_refused_in_one_line(name, monkeypatch) -> None:
+    monkeypatch.setattr("rsmooth.methods.optimizers.find_spec", lambda module: None)
+    package = OPTIMIZERS.get(name).package
+    if package is None:  # torch's own: nothing else to install
+        assert missing_package(name) is None
+        RunConfig(optimizer=name).resolve()
+        return
+    assert missing_package(name) == package
+    with pytest.raises(ConfigError, match=f"needs {package} \\(pip install {package}\\)") as err:
+        RunConfig(optimizer=name).resolve()
+    assert err.value.field == "optimizer" and "\n" not in str(err.value)

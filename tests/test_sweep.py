@@ -9,6 +9,7 @@ sweep with that unbroken one.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -238,6 +239,37 @@ def test_two_sweeps_on_one_folder_share_the_work(swept, tmp_path):
         assert [json.loads(x)["epoch"] for x in path.read_text().splitlines()] == [1, 2, 3, 4]
     text = " ".join(" ".join(outputs).split())
     assert "left to another process" in text  # they met, and shared
+
+
+def test_a_stop_while_a_run_starts_stops_that_run_too(tmp_path, monkeypatch, stop_handlers):
+    """A SIGTERM landing between starting a child and recording it left a child that no one
+    stopped, holding its run's lock: a resumed sweep then skipped that run as held elsewhere."""
+    from rsmooth.config import RunConfig
+    from rsmooth.sweep import local
+    from rsmooth.sweep.jobs import Job
+
+    children: list[subprocess.Popen[bytes]] = []
+
+    def spawn_then_stop(command, env, log, fds):
+        children.append(subprocess.Popen(["sleep", "60"], pass_fds=tuple(fds)))
+        os.kill(os.getpid(), signal.SIGTERM)  # the sweep is stopped right after the fork
+        for _ in range(1000):
+            pass
+        return children[-1]
+
+    class Quiet:
+        def started(self, job):
+            pass
+
+        def finished(self, outcome):
+            pass
+
+    monkeypatch.setattr(local, "_spawn", spawn_then_stop)
+    job = Job("run0", tmp_path / "run0", RunConfig(epochs=1))
+    with pytest.raises(KeyboardInterrupt):
+        local.run_local([[job]], tmp_path, 1, Quiet())
+    assert children and children[0].poll() is not None  # stopped, not orphaned
+    assert not is_locked(job.path)  # a resumed sweep can take the run
 
 
 def test_a_sweep_removes_the_temporary_configs_of_older_sweeps(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib.util import find_spec
 
 import torch
 from torch import nn
@@ -18,6 +19,17 @@ class OptimizerSpec:
     default_lr: float
     # None: the dataset's default (docs/methods.md §2); a number: the optimizer's own paper default
     default_weight_decay: float | None = None
+    # The third-party package it imports (its pip name): checked when a config is validated, so a
+    # missing one is a one-line error before any work, not a traceback in the first step.
+    package: str | None = None
+
+
+def missing_package(name: str) -> str | None:
+    """The pip name of the package optimizer ``name`` needs and this Python lacks, else None."""
+    package = OPTIMIZERS.get(name).package
+    if package is None or find_spec(package.replace("-", "_")) is not None:
+        return None
+    return package
 
 
 OPTIMIZERS: Registry[OptimizerSpec] = Registry("optimizer", "optimizer")
@@ -76,4 +88,5 @@ OPTIMIZERS.register("adam", title="Adam")(OptimizerSpec(_adam, 1e-3))
 OPTIMIZERS.register("adagrad", title="AdaGrad")(OptimizerSpec(_adagrad, 1e-2))  # torch's, Duchi's
 # The AGR paper's AdamW defaults (docs/methods.md §4.4)
 OPTIMIZERS.register("adamw", title="AdamW")(OptimizerSpec(_adamw, 1e-3, 1e-2))
-OPTIMIZERS.register("adan", title="Adan")(OptimizerSpec(_adan, 1e-3, 0.02))  # sail-sg/Adan's
+# sail-sg/Adan's defaults
+OPTIMIZERS.register("adan", title="Adan")(OptimizerSpec(_adan, 1e-3, 0.02, "pytorch-optimizer"))

@@ -86,11 +86,13 @@ def run_local(
     try:
         while pending or running:
             while pending and len(running) < parallel:
-                started, skipped = _launch(pending.pop(0), out_dir)
+                with interrupt.deferred():  # a started child is always in `running`, to stop
+                    started, skipped = _launch(pending.pop(0), out_dir)
+                    if started is not None:
+                        running.append(started)
                 for job in skipped:  # another process trains it: not ours
                     finish(Outcome(job, SKIPPED, 0.0, HELD_ELSEWHERE))
                 if started is not None:
-                    running.append(started)
                     for job in started.jobs:
                         listener.started(job)
             for entry in [r for r in running if r.process.poll() is not None]:
