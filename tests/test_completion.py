@@ -13,8 +13,10 @@ from tests.cli import invoke
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_show_completion_prints_the_bash_script(capsys):
-    result = invoke(["--show-completion", "bash"], capsys)
+def test_show_completion_prints_the_bash_script(capsys, monkeypatch):
+    # Typer detects the shell from the process tree, which a detached test run lacks
+    monkeypatch.setattr("typer.completion._get_shell_name", lambda: "bash")
+    result = invoke(["--show-completion"], capsys)
     assert result.exit_code == 0, result.output
     assert "_RSMOOTH_COMPLETE=complete_bash" in result.stdout
     assert "complete -o default -F _rsmooth_completion rsmooth" in result.stdout
