@@ -26,11 +26,30 @@ def test_bench_runs_both_tables(data):
     result = run_bench(base, settings, progress=lambda text: None)
     assert [row["method"] for row in result["methods"]] == ["sgd", "smoothing", "sam"]
     assert result["methods"][0]["ratio_to_sgd"] == 1.0
+    for row in result["methods"]:  # the median of the per-round ratios, which are shown too
+        per_round = row["ratio_per_round"]
+        assert len(per_round) == 2 and min(per_round) <= row["ratio_to_sgd"] <= max(per_round)
+    spread = result["engine_speedup_per_round"]
+    assert len(spread) == 2 and min(spread) <= result["engine_speedup"] <= max(spread)
     assert all(row["median_step_ms"] > 0 for row in result["methods"])
     assert [row["loop"] for row in result["engine"]] == ["plain loop", "engine"]
     assert result["engine_speedup"] > 0
     assert "| smoothing |" in result["markdown"] and "plain PyTorch" in result["markdown"]
     json.dumps({k: v for k, v in result.items() if k != "markdown"})
+
+
+def test_bench_times_packed_runs_against_separate_ones():
+    base = RunConfig(batch_size=4, epochs=1, num_threads=1).resolve()
+    settings = BenchSettings.checked(
+        base, steps=1, rounds=2, warmup=0, engine=False, methods_table=False, packs=(1, 2)
+    )
+    result = run_bench(base, settings, progress=lambda text: None)
+    assert [row["k"] for row in result["packs"]] == [1, 2]
+    for row in result["packs"]:
+        per_round = row["packed_over_separate_per_round"]
+        assert len(per_round) == 2 and min(per_round) <= row["packed_over_separate"]
+        assert row["packed_over_separate"] <= max(per_round) and row["packed_images_per_second"] > 0
+    assert "| 2 |" in result["markdown"] and result["methods"] == []
 
 
 def test_a_default_bench_leaves_out_a_method_whose_package_is_missing(monkeypatch):
