@@ -304,6 +304,18 @@ class Run:
     def epochs_done(self) -> int:
         return len(self.metrics)
 
+    @property
+    def engine(self) -> str | None:
+        """What trained the run, from summary.json's environment: "cpu fp32", "NVIDIA H200
+        bf16"; None where the summary does not say. Runs of one configuration may differ here
+        (device and precision are not part of a configuration's identity)."""
+        environment = (self.summary or {}).get("environment")
+        if not isinstance(environment, dict) or not environment.get("precision"):
+            return None
+        device = str(environment.get("device", "?"))
+        name = environment.get("device_name") if device == "cuda" else None
+        return f"{name or device} {environment['precision']}"
+
     def metric(self, metric: str, split: str = "val") -> float:
         """The paper's ``max`` or ``mean`` of this run on ``split`` (NaN if it has none)."""
         key = (metric, split)

@@ -633,3 +633,20 @@ def test_confirmation_runs_are_the_headline_with_the_grid_searched_count(tmp_pat
     text = to_markdown(report)
     assert text.index("## Verdict: confirmation runs") < text.index("## Against tuned SGD")
     assert "is better than tuned SGD at this scale: +0.90 ±" in text
+
+
+def _trained_on(run: Path, device: str, precision: str, name: str) -> None:
+    summary = json.loads((run / "summary.json").read_text())
+    summary["environment"] = {"device": device, "device_name": name, "precision": precision}
+    (run / "summary.json").write_text(json.dumps(summary))
+
+
+def test_runs_of_more_than_one_engine_are_pointed_out(tmp_path):
+    runs = write_trials(tmp_path, "sgd", [flat_curve(88.0, 4), flat_curve(89.0, 4)] * 2)
+    for run in runs:
+        _trained_on(run, "cpu", "fp32", "x86_64")
+    assert "more than one engine" not in to_markdown(build_report([tmp_path]))
+    _trained_on(runs[0], "cuda", "bf16", "NVIDIA H200")
+    text = to_markdown(build_report([tmp_path]))
+    assert "**The runs come from more than one engine**: NVIDIA H200 bf16 (1 run), " in text
+    assert "cpu fp32 (3 runs)." in text

@@ -49,6 +49,14 @@ class Report:
     def status_counts(self) -> dict[str, int]:
         return {s: sum(1 for r in self.runs if r.status == s) for s in STATUSES}
 
+    def engine_counts(self) -> dict[str, int]:
+        """Completed runs per engine (device and precision) that trained them, where known."""
+        counts: dict[str, int] = {}
+        for run in self.runs:
+            if run.status == COMPLETED and run.engine is not None:
+                counts[run.engine] = counts.get(run.engine, 0) + 1
+        return dict(sorted(counts.items()))
+
 
 def build_report(
     roots: list[Path],

@@ -92,6 +92,15 @@ def header_lines(report: Report) -> list[str]:
         f"Metric compared: **{report.metric}**.",
         f"Best of each grid chosen on **{report.select}**: {SPLIT_NAMES[report.select]}.",
     ]
+    engines = report.engine_counts()
+    if len(engines) > 1:
+        lines.append(
+            "**The runs come from more than one engine**: "
+            + ", ".join(f"{engine} ({n} run{'s' * (n != 1)})" for engine, n in engines.items())
+            + ". A configuration's trials are pooled across them (device and precision are not "
+            "part of its identity), and a GPU run in bf16 does not repeat bit for bit: compare "
+            "runs of one engine where the difference matters."
+        )
     if report.confirmed:
         lines.append(
             "The headline is the **confirmation runs**: each method's winner run again on "
