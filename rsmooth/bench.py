@@ -27,6 +27,7 @@ from rsmooth.engine.environment import select_environment
 from rsmooth.engine.step import build_method, train_step
 from rsmooth.errors import ConfigError
 from rsmooth.methods import lr_at
+from rsmooth.methods.optimizers import missing_package
 from rsmooth.models import build_model
 
 # The methods of the three papers as config changes on top of plain SGD (docs/methods.md §5).
@@ -312,7 +313,9 @@ class BenchSettings:
                 raise ConfigError("methods", name, list(METHODS))
             base.replace(**METHODS[name]).resolve()  # e.g. an optimizer's package is missing
         # All methods by default: those this Python can run (an optional package may be missing).
-        chosen = methods if methods is not None else [m for m in METHODS if not _missing(base, m)]
+        if methods is None:
+            left_out = not_runnable(base)
+            methods = [m for m in METHODS if m not in left_out]
         if not (engine or methods_table or packs):
             raise ConfigError(
                 "--skip-engine/--skip-methods", "both", "at most one of them: nothing to time"
@@ -327,19 +330,13 @@ class BenchSettings:
             if value < low:
                 raise ConfigError(name, value, f"an integer >= {low}")
         check_fits(base.replace(batch_size=base.batch_size * max(packs, default=1)))
-        return cls(tuple(chosen), steps, rounds, warmup, engine, methods_table, tuple(packs))
+        return cls(tuple(methods), steps, rounds, warmup, engine, methods_table, tuple(packs))
 
 
-def _missing(base: RunConfig, method: str) -> str | None:
-    """The package ``method`` needs and this Python lacks, else None."""
-    from rsmooth.methods.optimizers import missing_package
-
-    return missing_package(METHODS[method].get("optimizer", base.optimizer))
-
-
-def not_runnable(base: RunConfig) -> list[str]:
-    """'method (needs package)' for each method left out of a default bench."""
-    return [f"{m} (needs {p})" for m in METHODS if (p := _missing(base, m))]
+def not_runnable(base: RunConfig) -> dict[str, str]:
+    """Method -> the package it needs and this Python lacks: left out of a default bench."""
+    needs = {m: missing_package(c.get("optimizer", base.optimizer)) for m, c in METHODS.items()}
+    return {m: package for m, package in needs.items() if package}
 
 
 def check_fits(base: RunConfig) -> None:
@@ -434,9 +431,10 @@ def run_bench(
                 f"| {name} | {t.median_step_ms:.2f} | {t.images_per_second:,.0f} | {mem} "
                 f"| {ratio:.3f} | {min(spread):.2f}-{max(spread):.2f} | {verdict} |"
             )
-        left_out = [m for m in not_runnable(base) if m.split()[0] not in settings.methods]
+        left_out = {m: p for m, p in not_runnable(base).items() if m not in settings.methods}
         if left_out:
-            lines += ["", "Not timed, a package missing: " + ", ".join(left_out) + "."]
+            needs = ", ".join(f"{m} (needs {p})" for m, p in left_out.items())
+            lines += ["", f"Not timed, a package missing: {needs}."]
             out["not_timed"] = left_out
         lines.append("")
     if settings.engine:

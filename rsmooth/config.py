@@ -287,16 +287,15 @@ class RunConfig:
 
         dataset = registries["data"].get(self.data)
         optimizer = registries["optimizer"].get(self.optimizer)
-        if optimizer.package is not None:
-            from rsmooth.methods.optimizers import missing_package
+        from rsmooth.methods.optimizers import missing_package  # config.py is imported first
 
-            if missing := missing_package(self.optimizer):
-                raise ConfigError(
-                    "optimizer",
-                    self.optimizer,
-                    f"an optimizer whose package is installed; {self.optimizer} needs "
-                    f"{missing} (pip install {missing})",
-                )
+        if missing := missing_package(self.optimizer):
+            raise ConfigError(
+                "optimizer",
+                self.optimizer,
+                f"an optimizer whose package is installed; {self.optimizer} needs "
+                f"{missing} (pip install {missing})",
+            )
         changes: dict[str, Any] = {}
         if self.epochs is None:
             changes["epochs"] = dataset.default_epochs

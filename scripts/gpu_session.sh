@@ -11,7 +11,8 @@ OUT=${OUT:-gpu-out}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 RUNS=${RUNS:-runs/gpu}
 BUDGET=${BUDGET:-560}
-STAGES=${STAGES:-environment bench-resnet20 verdict bench-resnet20-pack bench-resnet56 table1-epoch bench-resnet56-compile}
+ALL_STAGES="environment bench-resnet20 verdict bench-resnet20-pack bench-resnet56 table1-epoch bench-resnet56-compile"
+STAGES=${STAGES:-$ALL_STAGES}
 BENCH_EXTRA=${BENCH_EXTRA:-}
 SWEEP_EXTRA=${SWEEP_EXTRA:-}
 PY=${PY:-python}
@@ -53,7 +54,7 @@ run_stage() {
       stage "$1" 75 $PY -m rsmooth sweep table1 --trials 1 --out "$RUNS/table1-one-epoch" --pack 64 --set epochs=1 --set "data_dir=$DATA" $SWEEP_EXTRA ;;
     bench-resnet56-compile)  # torch.compile, paid per model instance: two methods (57 s)
       stage "$1" 80 $PY -m rsmooth bench --model resnet56 --data cifar10 --compile --methods sgd,smoothing --skip-engine $BENCH_EXTRA --json "$OUT/$1.json" ;;
-    *) echo "## unknown stage $1 (stages: environment bench-resnet20 verdict bench-resnet20-pack bench-resnet56 table1-epoch bench-resnet56-compile)" ;;
+    *) echo "## unknown stage $1 (stages: $ALL_STAGES)" ;;
   esac
 }
 

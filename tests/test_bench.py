@@ -57,7 +57,7 @@ def test_a_default_bench_leaves_out_a_method_whose_package_is_missing(monkeypatc
     base = RunConfig(batch_size=4, epochs=1, num_threads=1).resolve()
     settings = BenchSettings.checked(base, steps=1, rounds=1, warmup=0, engine=False)
     assert "adan" not in settings.methods and "adamw" in settings.methods
-    assert not_runnable(base) == ["adan (needs pytorch-optimizer)"]
+    assert not_runnable(base) == {"adan": "pytorch-optimizer"}
     with pytest.raises(ConfigError, match="needs pytorch-optimizer"):
         BenchSettings.checked(base, methods=["sgd", "adan"])  # named: refused, not skipped
 
