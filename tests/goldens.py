@@ -193,7 +193,8 @@ def compare(ours: dict[str, Any], golden: dict[str, Any], rtol: float = RTOL) ->
     if set(ours["params"]) != set(golden["params"]):
         problems.append("parameter names differ")
     for name in set(ours["params"]) & set(golden["params"]):
-        for what, a, b in zip(("sum", "sum of squares"), ours["params"][name], golden["params"][name]):
+        pairs = zip(ours["params"][name], golden["params"][name], strict=True)
+        for what, (a, b) in zip(("sum", "sum of squares"), pairs, strict=True):
             if not _close(a, b, rtol, scale=golden["params"][name][1] ** 0.5):
                 problems.append(f"{name} {what}: {a!r} != golden {b!r}")
     return problems
