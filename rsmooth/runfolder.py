@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsmooth.config import RunConfig, read_yaml
+from rsmooth.config import RunConfig, coerce, field_names, read_yaml
 from rsmooth.errors import ConfigError, RsmoothError
 
 CONFIG = "config.yaml"
@@ -42,7 +42,10 @@ DIVERGED = "diverged"  # a NaN/Inf loss: final, the same seed would diverge agai
 FAILED = "failed"  # an exception; resumable (it may have been transient)
 TODO = "todo"  # no config.yaml: not started
 UNREADABLE = "unreadable"  # damaged: see the reason
-STATUSES = (COMPLETED, RUNNING, DIVERGED, FAILED, UNREADABLE)
+# A reader's status (report, plot): the folder's path names a value (weight_decay=0.001) that
+# its config contradicts, e.g. a run of another recipe copied into a sweep's folder.
+FOREIGN = "foreign"
+STATUSES = (COMPLETED, RUNNING, DIVERGED, FAILED, UNREADABLE, FOREIGN)
 FINAL = (COMPLETED, DIVERGED)  # a sweep does not run these again
 
 SPLITS = ("val", "holdout")  # the evaluated splits: the official test split, the held-out part
@@ -306,15 +309,23 @@ class Run:
 
     @property
     def engine(self) -> str | None:
-        """What trained the run, from summary.json's environment: "cpu fp32", "NVIDIA H200
-        bf16"; None where the summary does not say. Runs of one configuration may differ here
-        (device and precision are not part of a configuration's identity)."""
+        """What trained the run, from summary.json's environment: "cpu fp32 2 threads",
+        "NVIDIA H200 bf16 16 threads deterministic" (threads and determinism where recorded);
+        None where the summary does not say. Runs of one configuration may differ here (none
+        of these is part of a configuration's identity)."""
         environment = (self.summary or {}).get("environment")
         if not isinstance(environment, dict) or not environment.get("precision"):
             return None
         device = str(environment.get("device", "?"))
         name = environment.get("device_name") if device == "cuda" else None
-        return f"{name or device} {environment['precision']}"
+        words = [str(name or device), str(environment["precision"])]
+        threads = environment.get("threads")
+        if isinstance(threads, int) and not isinstance(threads, bool):
+            words.append(f"{threads} thread{'s' * (threads != 1)}")
+        deterministic = environment.get("deterministic")
+        if isinstance(deterministic, bool):
+            words.append("deterministic" if deterministic else "nondeterministic")
+        return " ".join(words)
 
     def metric(self, metric: str, split: str = "val") -> float:
         """The paper's ``max`` or ``mean`` of this run on ``split`` (NaN if it has none)."""
@@ -343,6 +354,60 @@ def read_runs(roots: Iterable[Path]) -> list[Run]:
     return [read_run(path) for path in find_run_dirs(roots)]
 
 
+def read_results(roots: Iterable[Path]) -> list[Run]:
+    """``read_runs`` for the readers of results (report, plot): a run whose path below its
+    root names a value its config contradicts is FOREIGN (left out, listed with the reason)."""
+    roots = [Path(r) for r in roots]
+    runs = read_runs(roots)
+    for run in runs:
+        if run.config is None or run.status == UNREADABLE:
+            continue
+        conflict = layout_conflict(_below(run.path, roots), run.config)
+        if conflict:
+            run.status, run.reason = FOREIGN, conflict
+    return runs
+
+
+def _below(path: Path, roots: list[Path]) -> tuple[str, ...]:
+    """The parts of ``path`` below the first root that holds it (the root's own name is the
+    user's choice, not the sweep's layout)."""
+    for root in roots:
+        try:
+            return path.relative_to(root).parts
+        except ValueError:
+            continue
+    return ()
+
+
+def layout_conflict(parts: Sequence[str], config: dict[str, Any]) -> str:
+    """Where a sweep's layout (``<variant>/<field>=<value>,.../seed=<n>``) names a config field
+    whose value in config.yaml differs: the reason; else "". Levels without ``=`` and names
+    that are no field of the config are not checked."""
+    for part in parts:
+        for piece in part.split(","):
+            name, sep, text = piece.partition("=")
+            key = name.replace("-", "_")
+            if sep and key in config and not _names_value(text, config[key]):
+                return f"its folder says {name}={text}, its {CONFIG} says {key}: {config[key]!r}"
+    return ""
+
+
+def _names_value(text: str, value: Any) -> bool:
+    """Whether a folder's text for a field (rsmooth.sweep.naming) names the value."""
+    if isinstance(value, bool):
+        return text.lower() == str(value).lower()
+    if value is None:
+        return text.lower() in ("none", "null")
+    if isinstance(value, (int, float)):
+        try:
+            return math.isclose(float(text), float(value), rel_tol=1e-9, abs_tol=0.0)
+        except ValueError:
+            return False
+    if isinstance(value, str):
+        return text in (value, value.replace("/", "-").replace("\\", "-").replace(",", "-"))
+    return True  # a list (plugins) is never a folder level
+
+
 def read_run(path: str | Path) -> Run:
     """The run in ``path``, classified; never raises on a damaged folder."""
     path = Path(path)
@@ -366,11 +431,31 @@ def _read_config(path: Path) -> tuple[dict[str, Any] | None, str]:
         return None, f"{CONFIG} is not {err.allowed}"
     if not isinstance(values, dict):
         return None, f"{CONFIG} is not a mapping of fields"
+    problem = _wrong_type(values)
+    if problem:
+        return None, problem
     # Runs written by an older rsmooth lack newer fields: those take their defaults, which is
     # what the older engine did. Keys of plugins not loaded here are kept as they are.
     config = RunConfig().to_dict()
     config.update({str(k).replace("-", "_"): v for k, v in values.items()})
     return config, ""
+
+
+def _wrong_type(values: dict[Any, Any]) -> str:
+    """The first field whose value is not of the field's type (a list or a mapping where a
+    name or a number belongs), as a reason; "" when every known field is well typed: the
+    coercion ``RunConfig.from_dict`` applies, so a config the engine can resume is one the
+    readers accept. Keys of plugins not loaded here are not checked."""
+    known = set(field_names())
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name not in known:
+            continue
+        try:
+            coerce(name, value)
+        except ConfigError as err:
+            return f"{CONFIG}: {name} is {err.reason()}"
+    return ""
 
 
 def _read_metrics(path: Path) -> tuple[list[dict[str, Any]] | None, str]:

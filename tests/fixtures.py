@@ -1,7 +1,8 @@
 """Fake but well-formed run folders (docs/run-folder.md) with chosen numbers, for report/plot.
 
-The config is the resolved ``RunConfig`` the engine would write, so a fixture run differs from
-a real one only in its numbers.
+The config is the resolved ``RunConfig`` the engine would write, and the summary carries the
+``method`` block the engine writes (``rsmooth.identity.describe``), so a fixture run differs
+from a real one only in its numbers.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 import yaml
 
 from rsmooth.config import RunConfig
+from rsmooth.identity import describe
+from rsmooth.parts import resolve
 
 
 def config_dict(**fields: Any) -> dict[str, Any]:
     """What the engine writes to config.yaml: the resolved config, every field."""
-    return RunConfig.from_dict(fields).resolve().to_dict()
+    return resolve(RunConfig.from_dict(fields)).to_dict()
 
 
 def metrics_lines(
@@ -53,6 +56,7 @@ def summary_dict(
 ) -> dict[str, Any]:
     epochs = cfg["epochs"]
     summary: dict[str, Any] = {"status": status, "epochs": epochs, "epochs_completed": len(val_acc)}
+    summary["method"] = describe(cfg)
     if val_acc:
         best = max(range(len(val_acc)), key=lambda i: val_acc[i])
         last = val_acc[-math.ceil(epochs / 10) :]

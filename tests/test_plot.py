@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rsmooth.errors import RsmoothError
 from rsmooth.methods.smoothing import anneal
@@ -174,3 +176,50 @@ def test_cli_plot_commands(tmp_path, capsys):
     assert "schedule-anneal.png" in result.output
     result = invoke(["plot", "sweep", str(tmp_path / "curves"), "--metric", "x"], capsys)
     assert result.exit_code == 2 and "invalid metric" in result.output
+
+
+@pytest.mark.parametrize("command", ["curves", "sweep"])
+@pytest.mark.parametrize("value", [["resnet20", "resnet56"], {"name": "resnet20"}])
+def test_a_damaged_run_is_listed_and_the_rest_drawn(tmp_path, capsys, command, value):
+    """A config.yaml whose model is a list (or a mapping) once ended `plot curves` in a
+    traceback: it grouped by str(model) and found no configuration of that model."""
+    _sweep_folder(tmp_path / "runs")
+    bad = write_run(tmp_path / "runs", "bad/seed=0", flat_curve(90, 4), epochs=4, seed=0)
+    config = yaml.safe_load((bad / "config.yaml").read_text())
+    (bad / "config.yaml").write_text(yaml.safe_dump(dict(config, model=value)))
+    result = invoke(["plot", command, tmp_path / "runs", "--out", tmp_path / "fig"], capsys)
+    assert result.exit_code == 0, result.output
+    assert f"not drawn: {bad} (unreadable: config.yaml: model is " in result.stderr
+    stem = "curves-resnet20" if command == "curves" else "sweep-resnet20-fashion-mnist"
+    assert (tmp_path / "fig" / f"{stem}.png").is_file()
+
+
+def test_a_foreign_run_is_not_drawn(tmp_path, capsys):
+    _curves_folder(tmp_path / "runs")
+    stray = write_run(tmp_path / "runs", "sgd/weight_decay=0.01/seed=0", [10.0] * 6, seed=0)
+    result = invoke(["plot", "curves", tmp_path / "runs", "--out", tmp_path / "fig"], capsys)
+    assert result.exit_code == 0, result.output
+    assert f"not drawn: {stray} (foreign: its folder says weight_decay=0.01" in result.stderr
+
+
+def test_figures_are_titled_from_the_runs_method_block(tmp_path, monkeypatch):
+    """The titles come from the run folders (summary.json's method), not from the registries."""
+    import rsmooth.plot.curves as curves_module
+
+    for run in write_trials(tmp_path, "sgd", [flat_curve(90, 4)], epochs=4):
+        summary = json.loads((run / "summary.json").read_text())
+        summary["method"]["data"]["title"] = "Data Named In The Block"
+        summary["method"]["model"]["title"] = "Model Named In The Block"
+        (run / "summary.json").write_text(json.dumps(summary))
+    figures = []
+    save = curves_module.save
+
+    def keep(fig, out_dir, stem):
+        figures.append((fig.get_suptitle(), [ax.get_title() for ax in fig.axes]))
+        return save(fig, out_dir, stem)
+
+    monkeypatch.setattr(curves_module, "save", keep)
+    plot_curves(configurations(tmp_path), tmp_path / "fig")
+    ((suptitle, titles),) = figures
+    assert suptitle.startswith("Learning curves, Model Named In The Block\n")
+    assert titles[0].startswith("Data Named In The Block: (a) sgd")

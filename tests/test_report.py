@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -13,9 +16,9 @@ import pytest
 import yaml
 
 from rsmooth.errors import ConfigError, RsmoothError
+from rsmooth.identity import method_label, normalize
 from rsmooth.report import build_report, to_markdown, write_report
 from rsmooth.report.aggregate import group_runs
-from rsmooth.report.labels import method_label, normalize
 from rsmooth.report.paper import published
 from rsmooth.report.stats import welch
 from rsmooth.runfolder import read_run, read_runs
@@ -650,3 +653,132 @@ def test_runs_of_more_than_one_engine_are_pointed_out(tmp_path):
     text = to_markdown(build_report([tmp_path]))
     assert "**The runs come from more than one engine**: NVIDIA H200 bf16 (1 run), " in text
     assert "cpu fp32 (3 runs)." in text
+
+
+# ---------------------------------------------------------------- results are data
+REPO = Path(__file__).resolve().parents[1]
+TORCH_FREE = """
+import sys
+from pathlib import Path
+
+import rsmooth.export.tensorboard, rsmooth.plot.curves, rsmooth.plot.sweep, rsmooth.report
+import rsmooth.runfolder
+from rsmooth.cli import main
+from rsmooth.plot.curves import plot_curves
+from rsmooth.report import build_report, to_markdown
+from rsmooth.report.aggregate import group_runs
+
+root = Path(sys.argv[1])
+text = to_markdown(build_report([root], cost=True, select="val"))
+assert "sgd + sam rho=0.05" in text and "grad evals/step" in text, text
+plot_curves(group_runs(rsmooth.runfolder.read_results([root])), root.parent / "fig")
+try:
+    main(["report", str(root), "--out", str(root.parent / "out"), "--format", "latex"])
+except SystemExit as done:
+    assert done.code == 0, done.code
+sys.exit(9 if "torch" in sys.modules else 0)
+"""
+
+
+def test_report_plot_and_export_of_runs_with_their_method_block_import_no_torch(tmp_path):
+    _significance_folder(tmp_path / "runs")
+    _trained_on(write_run(tmp_path / "runs", "x/seed=0", [80.0, 81.0]), "cpu", "fp32", "x86_64")
+    done = subprocess.run(
+        [sys.executable, "-c", TORCH_FREE, str(tmp_path / "runs")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "fig" / "curves-resnet20.png").is_file()
+    assert (tmp_path / "out" / "report.tex").is_file()
+
+
+@pytest.fixture
+def runs_in_cwd(tmp_path, monkeypatch):
+    """The test's folder as the current one: commands name runs/ as a doc does."""
+    monkeypatch.chdir(tmp_path)
+
+
+def test_markdown_on_stdout_is_the_report_and_the_same_every_time(tmp_path, capsys, runs_in_cwd):
+    _significance_folder(tmp_path / "runs")
+    argv = ["report", "runs", "--format", "md", "--cost", "--out"]
+    first = invoke([*argv, tmp_path / "a"], capsys)
+    second = invoke([*argv, tmp_path / "b"], capsys)
+    assert first.exit_code == second.exit_code == 0
+    assert first.stdout == second.stdout == (tmp_path / "a" / "report.md").read_text()
+    assert first.stdout.startswith("# rsmooth report\n") and "wrote" not in first.stdout
+    assert first.stderr.startswith("wrote ")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+def test_report_into_a_read_only_default_folder_is_one_line(tmp_path, capsys):
+    _significance_folder(tmp_path / "runs")
+    (tmp_path / "runs").chmod(0o555)
+    try:
+        result = invoke(["report", tmp_path / "runs"], capsys)
+    finally:
+        (tmp_path / "runs").chmod(0o755)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"rsmooth: error: cannot write the report into {tmp_path / 'runs'} (not writable); "
+        "choose another folder with --out DIR\n"
+    )
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_prints_nothing(tmp_path, capsys):
+    """The write itself fails (here report.md is a folder: root cannot write it either)."""
+    _significance_folder(tmp_path / "runs")
+    (tmp_path / "runs" / "report.md").mkdir()
+    result = invoke(["report", tmp_path / "runs"], capsys)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(
+        f"rsmooth: error: cannot write the report into {tmp_path / 'runs'} (report.md: "
+    )
+    assert result.stderr.endswith("choose another folder with --out DIR\n")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs" / "report.csv").exists()
+    assert not [p for p in (tmp_path / "runs").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_run_of_another_recipe_in_a_sweep_folder_is_left_out_as_foreign(tmp_path):
+    _selection_folder(tmp_path)
+    stray = write_run(
+        tmp_path, "sgd/weight_decay=0.001/seed=7", flat_curve(99.0, 10), seed=7, weight_decay=0.01
+    )
+    report = build_report([tmp_path])
+    assert next(r for r in report.runs if r.path == stray).status == "foreign"
+    assert all(stray not in [r.path for r in c.runs] for c in report.configurations)
+    assert max(c.stats("max").mean for c in report.configurations) < 91.0  # 99 is not pooled
+    text = to_markdown(report)
+    assert "**1 run left out as foreign**" in text
+    rows = _table_rows(text, "Runs not counted (1 foreign)")
+    assert rows == [
+        {
+            "run": "sgd/weight_decay=0.001/seed=7",
+            "status": "foreign",
+            "why": "its folder says weight_decay=0.001, its config.yaml says weight_decay: 0.01",
+        }
+    ]
+
+
+@pytest.mark.parametrize("value", [["resnet20", "resnet56"], {"name": "resnet20"}])
+def test_a_config_with_a_list_or_mapping_for_a_value_is_unreadable(tmp_path, value):
+    write_trials(tmp_path, "sgd", [flat_curve(90.0, 4), flat_curve(91.0, 4)])
+    bad = write_run(tmp_path, "bad", flat_curve(90.0, 4), seed=5)
+    config = yaml.safe_load((bad / "config.yaml").read_text())
+    (bad / "config.yaml").write_text(yaml.safe_dump(dict(config, model=value)))
+    report = build_report([tmp_path])
+    assert [c.n for c in report.configurations] == [2]
+    text = to_markdown(report)
+    assert "**1 run unreadable** (damaged records)" in text
+    (row,) = _table_rows(text, "Runs not counted (1 unreadable)")
+    assert row["run"] == "bad" and row["why"].startswith("config.yaml: model is ")
+
+
+def test_runs_of_other_thread_counts_are_pointed_out(tmp_path):
+    runs = write_trials(tmp_path, "sgd", [flat_curve(88.0, 4), flat_curve(89.0, 4)])
+    for run, threads in zip(runs, (2, 16), strict=True):
+        summary = json.loads((run / "summary.json").read_text())
+        summary["environment"] = {"device": "cpu", "precision": "fp32", "threads": threads}
+        (run / "summary.json").write_text(json.dumps(summary))
+    text = to_markdown(build_report([tmp_path]))
+    assert "more than one engine**: cpu fp32 16 threads (1 run), cpu fp32 2 threads (1 run)" in text

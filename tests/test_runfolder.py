@@ -19,6 +19,7 @@ import yaml
 from rsmooth.runfolder import (
     COMPLETED,
     DIVERGED,
+    FOREIGN,
     LOCK,
     LOCK_FD_ENV,
     RUNNING,
@@ -28,7 +29,9 @@ from rsmooth.runfolder import (
     RunLockedError,
     atomic_write_bytes,
     is_locked,
+    layout_conflict,
     paper_metric,
+    read_results,
     read_run,
     run_lock,
     strict_json,
@@ -74,6 +77,11 @@ def test_diverged_epochs_are_strict_json_and_read_as_diverged(tmp_path):
         (lambda r: _line(r, '{"epoch": 2, "val_acc": "high"}'), "line 2: val_acc 'high'"),
         (lambda r: _line(r, '{"epoch": "2", "val_acc": 1.0}'), "line 2: epoch '2'"),
         (lambda r: _line(r, "[1, 2]"), "line 2: not a JSON object"),
+        (lambda r: _set(r, "model", ["resnet20", "resnet56"]), "model is ['resnet20'"),
+        (lambda r: _set(r, "model", {"name": "resnet20"}), "model is {'name'"),
+        (lambda r: _set(r, "weight_decay", [0.001]), "weight_decay is [0.001]"),
+        (lambda r: _set(r, "epochs", {"n": 3}), "epochs is {'n': 3}"),
+        (lambda r: _set(r, "nesterov", "sometimes"), "nesterov is 'sometimes'"),
     ],
 )
 def test_a_damaged_run_is_unreadable_with_its_reason(tmp_path, damage, reason):
@@ -82,6 +90,13 @@ def test_a_damaged_run_is_unreadable_with_its_reason(tmp_path, damage, reason):
     found = read_run(run)
     assert found.status == UNREADABLE
     assert reason in found.reason
+
+
+def _set(run: Path, name: str, value: object) -> None:
+    """config.yaml with one field's value replaced (a list or mapping where a value belongs)."""
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config[name] = value
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def _line(run: Path, text: str) -> None:
@@ -180,3 +195,57 @@ def test_config_yaml_round_trips(tmp_path):
     folder.create(cfg)
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["holdout"] == 0.1
     assert folder.read_config() == cfg
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "conflict"),
+    [
+        ("sgd/weight_decay=0.001/seed=0", {"weight_decay": 1e-3}, ""),
+        ("sgd/weight_decay=0.001/seed=0", {"weight_decay": 1e-4}, "weight_decay=0.001"),
+        ("sam/rho=0.05,lr=0.1/seed=3", {"rho": 0.05, "seed": 3}, ""),
+        ("sam/rho=0.05,lr=0.2/seed=3", {"rho": 0.05, "seed": 3}, "lr=0.2"),
+        ("sgd/weight_decay=0.001/seed=1", {"weight_decay": 1e-3}, "seed=1"),  # a copied seed
+        ("sgd/nesterov=true/seed=0", {"nesterov": True}, ""),
+        ("smooth/anneal=laplace,b=0.5/seed=0", {"anneal": "laplace", "b": 0.5}, ""),
+        ("smooth/anneal=logistic/seed=0", {"anneal": "laplace"}, "anneal=logistic"),
+        ("my-runs/no_such_field=3/seed0", {}, ""),  # not a field: not the sweep's layout
+    ],
+)
+def test_a_folder_whose_path_contradicts_its_config_is_foreign(tmp_path, path, fields, conflict):
+    fields.setdefault("seed", 0)
+    write_run(tmp_path, path, [50.0, 60.0], **fields)
+    (run,) = read_results([tmp_path])
+    reason = layout_conflict(Path(path).parts, run.config or {})
+    assert (conflict in reason) if conflict else reason == ""
+    assert run.status == (FOREIGN if conflict else COMPLETED)
+    assert run.reason == reason
+
+
+def test_the_root_given_is_not_part_of_the_layout(tmp_path):
+    run = write_run(tmp_path / "lr=0.5", "sgd/seed=0", [50.0], seed=0)  # lr is 0.1
+    assert read_results([tmp_path / "lr=0.5"])[0].status == COMPLETED
+    assert read_results([run])[0].status == COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("environment", "engine"),
+    [
+        ({"device": "cpu", "precision": "fp32"}, "cpu fp32"),
+        ({"device": "cpu", "precision": "fp32", "threads": 1}, "cpu fp32 1 thread"),
+        (
+            {"device": "cuda", "device_name": "NVIDIA H200", "precision": "bf16", "threads": 16},
+            "NVIDIA H200 bf16 16 threads",
+        ),
+        ({"device": "cpu", "precision": "fp32", "deterministic": True}, "cpu fp32 deterministic"),
+        (
+            {"device": "cpu", "precision": "bf16", "deterministic": False},
+            "cpu bf16 nondeterministic",
+        ),
+        ({"device": "cpu"}, None),  # no precision: an older summary that does not say
+    ],
+)
+def test_the_engine_of_a_run_names_what_changes_its_arithmetic(tmp_path, environment, engine):
+    run = write_run(tmp_path, "r", [50.0])
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps(dict(summary, environment=environment)))
+    assert read_run(run).engine == engine

@@ -29,15 +29,21 @@ Out = Annotated[
 
 
 def _configurations(dirs: list[Path], metric: str) -> list[Configuration]:
+    """The configurations of the runs under ``dirs``; the runs that cannot be drawn from
+    (damaged, or foreign to their folder's layout) are listed on stderr, and the rest drawn."""
     from rsmooth.report.aggregate import METRICS, group_runs
-    from rsmooth.runfolder import read_runs
+    from rsmooth.runfolder import FOREIGN, UNREADABLE, read_results
 
     if metric not in METRICS:
         raise ConfigError("metric", metric, METRICS)
     for folder in dirs:
         if not folder.is_dir():
             raise ConfigError("DIR", str(folder), "an existing folder of run folders")
-    return group_runs(read_runs(dirs))
+    runs = read_results(dirs)
+    for run in runs:
+        if run.status in (UNREADABLE, FOREIGN):
+            typer.echo(f"not drawn: {run.path} ({run.status}: {run.reason})", err=True)
+    return group_runs(runs)
 
 
 def _out(out: str | None, dirs: list[Path]) -> Path:

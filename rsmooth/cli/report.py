@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 
 from rsmooth.cli.app import app
 from rsmooth.cli.paths import check_output_dir
+from rsmooth.errors import RsmoothError
 
 Dirs = Annotated[
     list[Path],
@@ -43,21 +45,45 @@ def report(
         str, typer.Option(help="What ± shows: ci95 (95% t-interval) or std.")
     ] = "ci95",
     format: Annotated[str, typer.Option(help="What to print: md, csv or latex.")] = "md",
+    cost: Annotated[
+        bool,
+        typer.Option(
+            "--cost",
+            help="Add what each row cost to train: gradient evaluations per step, training "
+            "images, median seconds per epoch, total gradient evaluations.",
+        ),
+    ] = False,
 ) -> None:
-    """Group runs over seeds; compare each method, the best of its grid, with tuned SGD: the
-    difference, its 95% interval, Welch's p and Holm's adjustment; lay out the paper's tables.
+    """Group runs over seeds; compare each method, the best of its grid, with its baseline
+    (tuned SGD, or the plain form of its own optimizer) and, where it took more gradient
+    evaluations, with SGD at equal compute: the difference, its 95% interval, Welch's p and
+    Holm's adjustment; say how sure each choice is; lay out the paper's tables.
 
     Confirmation runs of a sweep (confirm/) are the headline. Safe while a sweep is still
     writing: unfinished, diverged and unreadable runs are listed, never counted.
     """
     from rsmooth.errors import ConfigError
-    from rsmooth.report import FORMATS, build_report, render, write_report
+    from rsmooth.report import FORMATS, build_report, write_report
 
     if format not in FORMATS:
         raise ConfigError("format", format, FORMATS)
-    out_dir = check_output_dir(out, "--out") if out is not None else None
-    result = build_report(dirs, metric=metric, paper=paper, select=select, interval=interval)
-    typer.echo(render(result, format), nl=False)
+    out_dir = check_output_dir(out, "--out") if out is not None else _default_out(dirs[0])
+    result = build_report(
+        dirs, metric=metric, paper=paper, select=select, interval=interval, cost=cost
+    )
     formats = ("md", "csv", "latex") if format == "latex" else ("md", "csv")
-    paths = write_report(result, out_dir or dirs[0], formats)
+    paths = write_report(result, out_dir, formats)  # first: a failure prints no report
+    # stdout holds the report and nothing else: the very text of the file just written
+    typer.echo(paths[formats.index(format)].read_text(encoding="utf-8"), nl=False)
     typer.echo("wrote " + ", ".join(str(p) for p in paths), err=True)
+
+
+def _default_out(folder: Path) -> Path:
+    """The first DIR, where the report goes without --out: refused before any run is read
+    when it cannot be written (a read-only results folder)."""
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise RsmoothError(
+            f"cannot write the report into {folder} (not writable); choose another folder "
+            "with --out DIR"
+        )
+    return folder

@@ -21,15 +21,13 @@ from rsmooth.plot.style import (
     TRAIN_LOSS,
     VAL_ACC,
     VAL_LOSS,
-    data_title,
-    model_title,
     panel_letter,
     pyplot,
     ratio_name,
     save,
 )
 from rsmooth.report.aggregate import Configuration, best
-from rsmooth.report.labels import fmt, is_plain, method_kind, short_kind
+from rsmooth.report.labels import fmt, short_kind
 
 DATA_ORDER = ("cifar10", "cifar100", "svhn", "fashion-mnist")  # the paper's row order
 
@@ -64,11 +62,12 @@ def curve(configuration: Configuration, key: str) -> Curve | None:
     return Curve(epochs, mean, low, high) if epochs else None
 
 
-def _kind_order(kind: str, config: dict) -> tuple:
+def _kind_order(configuration: Configuration) -> tuple:
     """The paper's columns first (SGD, Laplace, Logistic), then Table 3's other methods."""
-    if is_plain(config):
+    kind, config = configuration.kind, configuration.config
+    if configuration.method.plain:
         ranks = {"sgd": 0, "adam": 3, "adagrad": 4}
-        return (ranks.get(str(config.get("optimizer")), 6), kind)
+        return (ranks.get(configuration.method.optimizer, 6), kind)
     if config.get("anneal") in ("laplace", "logistic"):
         return (1 if config["anneal"] == "laplace" else 2, kind)
     if config.get("label_smoothing"):
@@ -80,9 +79,9 @@ def _row_key(config: dict) -> tuple[str, float]:
     return (str(config.get("data")), float(config.get("subset") or 1.0))
 
 
-def _row_name(row: tuple[str, float]) -> str:
+def _row_name(row: tuple[str, float], titles: dict[str, str]) -> str:
     data, subset = row
-    name = data_title(data)
+    name = titles.get(data, data)
     return name if subset >= 1.0 else f"{name} ({ratio_name(subset)})"
 
 
@@ -106,24 +105,21 @@ def plot_curves(
     usable = [c for c in configurations if c.n > 0]
     if not usable:
         raise RsmoothError("no completed runs to draw learning curves from")
+    models: dict[str, list[Configuration]] = {}
+    for c in usable:
+        models.setdefault(str(c.config.get("model")), []).append(c)
     paths: list[Path] = []
-    for model in sorted({str(c.config.get("model")) for c in usable}):
-        paths += _plot_model(
-            model, [c for c in usable if c.config.get("model") == model], out_dir, metric
-        )
+    for model in sorted(models):
+        paths += _plot_model(model, models[model], out_dir, metric)
     return paths
 
 
 def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric: str) -> list[Path]:
     plt = pyplot()
-    from matplotlib.ticker import MaxNLocator
-
     rows = sorted({_row_key(c.config) for c in configs}, key=_row_sort)
-    kind_of = {c.key: method_kind(c.config) for c in configs}
-    kinds = sorted(
-        {kind_of[c.key]: c.config for c in configs}.items(), key=lambda item: _kind_order(*item)
-    )
-    columns = [kind for kind, _ in kinds]
+    titles = {str(c.config.get("data")): c.method.data_title for c in configs}
+    one_of_each = {c.kind: c for c in configs}  # the order of a column is its kind's
+    columns = [c.kind for c in sorted(one_of_each.values(), key=_kind_order)]
     fig, axes = plt.subplots(
         len(rows),
         len(columns),
@@ -131,56 +127,58 @@ def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric:
         figsize=(max(4.2 * len(columns) + 0.6, 7.0), 3.0 * len(rows) + 1.2),
     )
     for r, row in enumerate(rows):
-        twins, lefts = [], []
+        drawn = []
         for k, kind in enumerate(columns):
-            ax = axes[r][k]
-            chosen = best(
-                [c for c in configs if _row_key(c.config) == row and kind_of[c.key] == kind], metric
-            )
-            title = f"{_row_name(row)}: {panel_letter(k)} {short_kind(kind)}"
-            if chosen is None:
-                ax.set_title(title)
-                ax.text(
-                    0.5,
-                    0.5,
-                    "no completed runs",
-                    ha="center",
-                    va="center",
-                    transform=ax.transAxes,
-                    color="gray",
-                )
-                ax.set_xticks([])
-                ax.set_yticks([])
-                continue
-            ax.set_title(f"{title}\n{_grid_values(chosen.config)}, n={chosen.n}", fontsize=9)
-            twin = ax.twinx()
-            twins.append(twin)
-            lefts.append(ax)
-            _draw(ax, curve(chosen, "val_acc"), VAL_ACC)
-            _draw(twin, curve(chosen, "train_loss"), TRAIN_LOSS)
-            _draw(twin, curve(chosen, "val_loss"), VAL_LOSS)
-            twin.grid(False)
-            ax.set_xlabel("epoch")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            if k == 0:
-                ax.set_ylabel("validation accuracy (%)", color=VAL_ACC)
-            if k == len(columns) - 1:
-                twin.set_ylabel("loss", color="black")
-            ax.tick_params(axis="y", colors=VAL_ACC)
-        _share_limits(lefts, floor=None)
-        _share_limits(twins, floor=0.0)
+            here = [c for c in configs if _row_key(c.config) == row and c.kind == kind]
+            title = f"{_row_name(row, titles)}: {panel_letter(k)} {short_kind(kind)}"
+            twin = _panel(axes[r][k], best(here, metric), title, k == 0, k == len(columns) - 1)
+            if twin is not None:
+                drawn.append((axes[r][k], twin))
+        _share_limits([left for left, _ in drawn], floor=None)
+        _share_limits([twin for _, twin in drawn], floor=0.0)
     handles = [
         plt.Line2D([], [], color=VAL_ACC, label="validation accuracy (left axis)"),
         plt.Line2D([], [], color=TRAIN_LOSS, label="training loss (right)"),
         plt.Line2D([], [], color=VAL_LOSS, label="test loss (right)"),
     ]
     fig.suptitle(
-        f"Learning curves, {model_title(model)}\n(paper Figs. 5-6; mean "
+        f"Learning curves, {configs[0].method.model_title}\n(paper Figs. 5-6; mean "
         "over trials, band: min to max; test loss: unsmoothed, on the validation split)"
     )
     fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
     return save(fig, out_dir, f"curves-{model}")
+
+
+def _panel(
+    ax: Axes, chosen: Configuration | None, title: str, first: bool, last: bool
+) -> Axes | None:
+    """One method's curves on one data set; returns the loss axis (None: nothing to draw)."""
+    from matplotlib.ticker import MaxNLocator
+
+    if chosen is None:
+        ax.set_title(title)
+        ax.text(
+            0.5, 0.5, "no completed runs", ha="center", va="center", transform=ax.transAxes,
+            color="gray",
+        )  # fmt: skip
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return None
+    ax.set_title(f"{title}\n{_grid_values(chosen.config)}, n={chosen.n}", fontsize=9)
+    twin = ax.twinx()
+    _draw(ax, curve(chosen, "val_acc"), VAL_ACC)
+    _draw(twin, curve(chosen, "train_loss"), TRAIN_LOSS)
+    _draw(twin, curve(chosen, "val_loss"), VAL_LOSS)
+    twin.grid(False)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if first:
+        ax.set_ylabel("validation accuracy (%)", color=VAL_ACC)
+    if last:
+        twin.set_ylabel("loss", color="black")
+    ax.tick_params(axis="y", colors=VAL_ACC)
+    return twin
 
 
 def _draw(ax: Axes, data: Curve | None, color: str) -> None:

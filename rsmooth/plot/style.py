@@ -18,20 +18,6 @@ BASELINE = "black"
 BAND_ALPHA = 0.2
 
 
-def data_title(name: str) -> str:
-    """A data set's display name, from its registration (``cifar10`` -> ``CIFAR-10``)."""
-    from rsmooth.data import DATASETS
-
-    return DATASETS.title(name)
-
-
-def model_title(name: str) -> str:
-    """A model's display name, from its registration (``resnet56`` -> ``ResNet56``)."""
-    from rsmooth.models import MODELS
-
-    return MODELS.title(name)
-
-
 DPI = 150
 
 

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from rsmooth.errors import RsmoothError
 from rsmooth.plot.style import (
     ANNEAL_COLORS,
     BASELINE,
-    data_title,
-    model_title,
     panel_letter,
     pyplot,
     ratio_name,
     save,
 )
-from rsmooth.report.aggregate import Configuration, best
-from rsmooth.report.labels import fmt, is_plain, is_smoothing_only
+from rsmooth.report.aggregate import Configuration, best, is_baseline
+from rsmooth.report.labels import fmt
 
 SCHEME_STYLES = {"global+local": ("-", "o"), "global": ("--", "s")}
 METRIC_NAMES = {
@@ -33,7 +32,7 @@ METRIC_NAMES = {
 
 
 def _smoothing(c: Configuration) -> bool:
-    return c.n > 0 and is_smoothing_only(c.config) and c.config.get("anneal") in ANNEAL_COLORS
+    return c.n > 0 and c.method.smoothing_only and c.config.get("anneal") in ANNEAL_COLORS
 
 
 def _std(configuration: Configuration, metric: str) -> float:
@@ -61,8 +60,7 @@ def plot_sweep(
             c
             for c in configurations
             if c.n > 0
-            and c.config.get("optimizer") == "sgd"
-            and is_plain(c.config)
+            and is_baseline(c)
             and (c.config.get("model"), c.config.get("data"), c.config.get("epochs"))
             == (model, data, epochs)
         ]
@@ -81,7 +79,7 @@ def _plot_figure(
     stem: str,
 ) -> list[Path]:
     plt = pyplot()
-    subsets = sorted({float(c.config.get("subset") or 1.0) for c in configs}, reverse=True)
+    subsets = sorted({_subset(c) for c in configs}, reverse=True)
     # Shared axes: the ratios compare at a glance, and a panel with a single b gets a sane range.
     fig, axes = plt.subplots(
         1,
@@ -93,45 +91,9 @@ def _plot_figure(
     )
     for i, subset in enumerate(subsets):
         ax = axes[0][i]
-        here = [c for c in configs if math.isclose(float(c.config.get("subset") or 1.0), subset)]
-        series = sorted(
-            {(c.config.get("scheme"), c.config["anneal"]) for c in here},
-            key=lambda s: (s[1], s[0] != "global+local", str(s[0])),
-        )
-        for scheme, anneal in series:
-            by_b: dict[float, list[Configuration]] = {}
-            for c in here:
-                if (c.config.get("scheme"), c.config["anneal"]) == (scheme, anneal):
-                    by_b.setdefault(float(c.config["b"]), []).append(c)
-            bs = sorted(by_b)
-            chosen = [c for c in (best(by_b[b], metric) for b in bs) if c is not None]
-            bs = [b for b in bs if best(by_b[b], metric) is not None]
-            linestyle, marker = SCHEME_STYLES.get(str(scheme), (":", "^"))
-            ax.errorbar(
-                bs,
-                [c.stats(metric).mean for c in chosen],
-                yerr=[_std(c, metric) for c in chosen],
-                color=ANNEAL_COLORS[anneal],
-                linestyle=linestyle,
-                marker=marker,
-                markersize=4,
-                capsize=3,
-                label=f"{anneal} ({scheme})",
-            )
-        baseline = best(
-            [c for c in baselines if math.isclose(float(c.config.get("subset") or 1.0), subset)],
-            metric,
-        )
-        if baseline is not None:
-            level, spread = baseline.stats(metric).mean, _std(baseline, metric)
-            ax.axhline(
-                level,
-                color=BASELINE,
-                linewidth=1.2,
-                label=f"SGD (wd={fmt(baseline.config.get('weight_decay'))})",
-            )
-            if spread:
-                ax.axhspan(level - spread, level + spread, color=BASELINE, alpha=0.08, linewidth=0)
+        here = [c for c in configs if math.isclose(_subset(c), subset)]
+        _draw_series(ax, here, metric)
+        _draw_baseline(ax, [c for c in baselines if math.isclose(_subset(c), subset)], metric)
         name = "full training set" if subset >= 1.0 else f"training ratio {ratio_name(subset)}"
         ax.set_title(f"{panel_letter(i)} {name}")
         ax.set_xlabel("scale b of the annealing distribution")
@@ -141,12 +103,63 @@ def _plot_figure(
         (only,) = every_b
         axes[0][0].set_xlim(max(0.0, only - 0.5), only + 0.5)
     fig.suptitle(
-        f"{model_title(model)}, {data_title(data)}: validation "
+        f"{configs[0].method.model_title}, {configs[0].method.data_title}: validation "
         "accuracy vs b\n(paper Fig. 4; points: mean over trials, error bars: ±1 std)"
     )
-    # One legend for all panels, below them: inside, it would hide points of some panel.
+    _legend(fig, axes[0], columns=5 if len(subsets) > 1 else 3)
+    return save(fig, out_dir, stem)
+
+
+def _subset(c: Configuration) -> float:
+    return float(c.config.get("subset") or 1.0)
+
+
+def _draw_series(ax: Any, here: list[Configuration], metric: str) -> None:
+    """One line per (scheme, anneal): the best configuration at each b."""
+    series = sorted(
+        {(c.config.get("scheme"), c.config["anneal"]) for c in here},
+        key=lambda s: (s[1], s[0] != "global+local", str(s[0])),
+    )
+    for scheme, anneal in series:
+        by_b: dict[float, list[Configuration]] = {}
+        for c in here:
+            if (c.config.get("scheme"), c.config["anneal"]) == (scheme, anneal):
+                by_b.setdefault(float(c.config["b"]), []).append(c)
+        points = [(b, chosen) for b in sorted(by_b) if (chosen := best(by_b[b], metric))]
+        linestyle, marker = SCHEME_STYLES.get(str(scheme), (":", "^"))
+        ax.errorbar(
+            [b for b, _ in points],
+            [c.stats(metric).mean for _, c in points],
+            yerr=[_std(c, metric) for _, c in points],
+            color=ANNEAL_COLORS[anneal],
+            linestyle=linestyle,
+            marker=marker,
+            markersize=4,
+            capsize=3,
+            label=f"{anneal} ({scheme})",
+        )
+
+
+def _draw_baseline(ax: Any, baselines: list[Configuration], metric: str) -> None:
+    """The best SGD configuration: a black line, a grey ±1 std band."""
+    baseline = best(baselines, metric)
+    if baseline is None:
+        return
+    level, spread = baseline.stats(metric).mean, _std(baseline, metric)
+    ax.axhline(
+        level,
+        color=BASELINE,
+        linewidth=1.2,
+        label=f"SGD (wd={fmt(baseline.config.get('weight_decay'))})",
+    )
+    if spread:
+        ax.axhspan(level - spread, level + spread, color=BASELINE, alpha=0.08, linewidth=0)
+
+
+def _legend(fig: Any, axes: Any, columns: int) -> None:
+    """One legend for all panels, below them: inside, it would hide points of some panel."""
     handles, labels = {}, []
-    for ax in axes[0]:
+    for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             if label not in handles:
                 handles[label] = handle
@@ -159,10 +172,9 @@ def _plot_figure(
             label,
         )
     )
-    ncol = min(len(labels), 5 if len(subsets) > 1 else 3)
+    ncol = min(len(labels), columns)
     legend_rows = -(-len(labels) // ncol)
     fig.tight_layout(rect=(0, (0.1 + 0.22 * legend_rows) / fig.get_figheight(), 1, 1))
     fig.legend(
         [handles[label] for label in labels], labels, loc="lower center", ncol=ncol, frameon=False
     )
-    return save(fig, out_dir, stem)

@@ -9,18 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from rsmooth.errors import ConfigError, RsmoothError
-from rsmooth.report.aggregate import (
-    CONFIRM,
-    METRICS,
-    SELECT_SPLITS,
-    Comparison,
-    Configuration,
-    compare,
-    group_runs,
-)
+from rsmooth.report.aggregate import CONFIRM, METRICS, SELECT_SPLITS, Configuration, group_runs
+from rsmooth.report.compare import Comparison, compare
 from rsmooth.report.paper import PaperTable, paper_tables
 from rsmooth.report.stats import INTERVALS
-from rsmooth.runfolder import COMPLETED, STATUSES, Run, read_runs
+from rsmooth.runfolder import COMPLETED, STATUSES, Run, read_results
 
 SELECTION_FILE = "selection.json"  # written by a sweep's confirmation stage, beside its runs
 
@@ -32,6 +25,7 @@ class Report:
     select: str  # the split the best of a grid is chosen on: val (the paper's) or holdout
     interval: str  # what ± shows beside a mean: ci95 or std
     paper: bool  # show the published numbers beside ours
+    cost: bool  # show what each row cost to train beside its accuracy
     runs: list[Run]
     configurations: list[Configuration]
     comparisons: list[Comparison]
@@ -50,7 +44,8 @@ class Report:
         return {s: sum(1 for r in self.runs if r.status == s) for s in STATUSES}
 
     def engine_counts(self) -> dict[str, int]:
-        """Completed runs per engine (device and precision) that trained them, where known."""
+        """Completed runs per engine (device, precision, threads, determinism) that trained
+        them, where known."""
         counts: dict[str, int] = {}
         for run in self.runs:
             if run.status == COMPLETED and run.engine is not None:
@@ -64,6 +59,7 @@ def build_report(
     paper: bool = False,
     select: str = "val",
     interval: str = "ci95",
+    cost: bool = False,
 ) -> Report:
     """Read every run folder under ``roots`` and aggregate it; never fails on a bad run."""
     for name, value, allowed in (
@@ -77,7 +73,7 @@ def build_report(
     missing = [str(r) for r in roots if not r.is_dir()]
     if missing:
         raise ConfigError("DIR", missing[0], "an existing folder of run folders")
-    runs = read_runs(roots)
+    runs = read_results(roots)
     if not runs:
         raise RsmoothError(
             "no run folders (a folder with config.yaml) under " + ", ".join(map(str, roots))
@@ -89,6 +85,7 @@ def build_report(
         select=select,
         interval=interval,
         paper=paper,
+        cost=cost,
         runs=runs,
         configurations=configurations,
         comparisons=compare(configurations, metric, select),

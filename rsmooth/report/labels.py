@@ -1,158 +1,119 @@
-"""What a configuration is: its identity (for grouping trials) and its readable method name.
+"""A run's method as its folder describes it: the ``method`` block of summary.json
+(docs/run-folder.md), read without torch.
 
-Both are derived from the registries (rsmooth.registry): each part declares the config fields
-it reads. A configuration is a run config without its seed and without the engine fields that
-do not change the maths; fields that no chosen part reads (the smoothing scale b of an SGD
-run, the SAM radius of a plain step, ...) are blanked, so runs that differ only there are one
-configuration, and a part registered tomorrow with its own field is told apart by that field
-without a line changed here.
+The engine computes the block from the registries (rsmooth.identity.describe) and writes it
+into every run's summary.json: its configuration identity (the config without seed, engine
+fields and the fields no chosen part reads), its label and kind, whether it is plain, its
+gradient evaluations per step, the titles of its model and data set. A run written before the
+block existed, or whose block is damaged, is described here by rsmooth.identity, which imports
+the parts (torch): only those runs pay for it.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from rsmooth.config import ENGINE_FIELDS, EXTRA_FIELDS, RunConfig, field_info, field_names
-from rsmooth.registry import Registry, load_parts
+from rsmooth.config import field_names
+from rsmooth.identity import IDENTITY_EXCLUDED, METHOD_SCHEMA, config_key, fmt, identity_key
+from rsmooth.runfolder import Run
 
-IDENTITY_EXCLUDED = ("seed", *ENGINE_FIELDS)
-# Options of the loss part that are regularizers in their own right: spelled in the label
-# (with the field's short name) when they are on.
-# (None: the field text alone, e.g. ``flood=0.02``.)
-LOSS_OPTIONS: dict[str, str | None] = {"label_smoothing": "label-smoothing", "flood": None}
-
-
-@functools.cache
-def _registries() -> dict[str, Registry]:
-    return load_parts()
-
-
-def part_fields(config: dict[str, Any]) -> set[str]:
-    """The fields read by the parts this configuration chose."""
-    used: set[str] = set()
-    for selector, registry in _registries().items():
-        used.update(registry.fields(str(config.get(selector))))
-    return used
+__all__ = [
+    "IDENTITY_EXCLUDED",
+    "Method",
+    "config_key",  # of a raw config (rsmooth.identity; tests/test_plugins.py imports it here)
+    "fmt",
+    "method_of",
+    "setting_fields",
+    "short_kind",
+]
+FIELD_ORDER = {name: i for i, name in enumerate(field_names())}
 
 
-def normalize(config: dict[str, Any]) -> dict[str, Any]:
-    """The config as a configuration: seed and engine fields dropped, fields that no chosen
-    part reads set to None. A field no registered part declares is always kept."""
-    cfg = {k: v for k, v in config.items() if k not in IDENTITY_EXCLUDED}
-    for name, spec in EXTRA_FIELDS.items():  # config.yaml leaves out a declared field at its
-        cfg.setdefault(name, spec.default)  # default: the same configuration either way
-    declared = set().union(*(r.declared_fields() for r in _registries().values()))
-    used = part_fields(config)
-    unknown_part = any(
-        config.get(selector) is not None and str(config.get(selector)) not in registry
-        for selector, registry in _registries().items()
-    )
-    if unknown_part:
-        return cfg  # a part of a plugin not loaded here: keep every field, never merge wrongly
-    for name in declared - used:
-        if name in cfg:
-            cfg[name] = None
-    return cfg
+@dataclass(frozen=True)
+class Method:
+    """The method block of one run, checked."""
+
+    label: str  # sgd + sam rho=0.05
+    kind: str  # sgd + sam: the method without its grid values
+    identity: dict[str, Any]  # the configuration: unused fields None, no seed or engine fields
+    plain: bool  # no regularizer on top of the optimizer
+    smoothing_only: bool  # SGD with residual smoothing alone: the paper's method
+    regularizers: tuple[str, ...]  # the fields of the regularizers that are on
+    spelled: tuple[str, ...]  # fields a label spells; the others are the setting
+    evaluations_per_step: int | None  # forward+backward passes per step; None: unknown
+    model_title: str
+    data_title: str
+    data_epochs: int | None  # the data set's protocol epochs (the paper's), if known
+
+    @property
+    def key(self) -> str:
+        return identity_key(self.identity)
+
+    @property
+    def optimizer(self) -> str:
+        return str(self.identity.get("optimizer"))
+
+    def only(self, regularizer: str) -> bool:
+        """SGD with this one regularizer (``label_smoothing``, ``anneal``, ...) and no other."""
+        return self.optimizer == "sgd" and self.regularizers == (regularizer,)
+
+    @classmethod
+    def from_block(cls, block: Any) -> Method:
+        """The block as summary.json holds it; ValueError where it is not one."""
+        if not isinstance(block, Mapping) or block.get("schema") != METHOD_SCHEMA:
+            raise ValueError("no method block of this version")
+        model, data = block.get("model"), block.get("data")
+        if not isinstance(model, Mapping) or not isinstance(data, Mapping):
+            raise ValueError("model or data is not a mapping")
+        return cls(
+            label=_typed(block.get("label"), str),
+            kind=_typed(block.get("kind"), str),
+            identity=dict(_typed(block.get("identity"), dict)),
+            plain=_typed(block.get("plain"), bool),
+            smoothing_only=_typed(block.get("smoothing_only"), bool),
+            regularizers=tuple(_names(block.get("regularizers"))),
+            spelled=tuple(_names(block.get("spelled"))),
+            evaluations_per_step=_count(block.get("gradient_evaluations_per_step")),
+            model_title=_typed(model.get("title"), str),
+            data_title=_typed(data.get("title"), str),
+            data_epochs=_count(data.get("default_epochs")),
+        )
 
 
-def config_key(config: dict[str, Any]) -> str:
-    """A hashable identity of the configuration (equal for the trials of one configuration)."""
-    return json.dumps(normalize(config), sort_keys=True, default=str)
+def _typed(value: Any, kind: type) -> Any:
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ValueError(f"{value!r} is not a {kind.__name__}")
+    return value
 
 
-def fmt(value: Any) -> str:
-    """A number as a short, exact-enough string (0.001 -> 0.001, 1e-05 -> 1e-05, 1.0 -> 1)."""
-    if isinstance(value, bool) or value is None:
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+def _names(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{value!r} is not a list of names")
+    return value
 
 
-_DEFAULTS = RunConfig().to_dict()
+def _count(value: Any) -> int | None:
+    return None if value is None else int(_typed(value, int))
 
 
-def _field_text(name: str, value: Any) -> str | None:
-    """``short=value`` for a label; a bool shows its short name when it differs from the
-    default (``normalized``, ``kappa-grad``); an empty short name shows the value alone."""
-    info = field_info(name)
-    short = info["short"] if info["short"] is not None else name
-    default = RunConfig().get(name)  # not _DEFAULTS: a plugin loaded since has its own
-    if isinstance(value, bool):
-        return short if value != default else None
-    if info.get("label") == "changed" and value == default:
-        return None
-    return fmt(value) if short == "" else f"{short}={fmt(value)}"
+def method_of(run: Run) -> Method:
+    """The run's method: its summary's block, or (an older run) computed from its config."""
+    try:
+        return Method.from_block((run.summary or {}).get("method"))
+    except ValueError:
+        return Method.from_block(_describe(run.config or {}))
 
 
-def _labelled(config: dict[str, Any]) -> list[tuple[Registry, str]]:
-    """The regularizer parts this configuration chose (not the default, not off)."""
-    chosen = []
-    for selector, registry in _registries().items():
-        value = config.get(selector)
-        if registry.labelled and value is not None and value != _DEFAULTS.get(selector):
-            chosen.append((registry, str(value)))
-    return chosen
+def _describe(config: dict[str, Any]) -> dict[str, Any]:
+    """The block of a run without one: the registries decide (imports torch), after the
+    plugins its config names, where they can be imported here."""
+    from rsmooth.identity import describe
+    from rsmooth.plugins import load_recorded
 
-
-def is_plain(config: dict[str, Any]) -> bool:
-    """No regularizer on top of the optimizer: the baseline of the paper's tables."""
-    options_off = all(config.get(name) in (None, 0, 0.0) for name in LOSS_OPTIONS)
-    return options_off and not _labelled(config)
-
-
-def is_smoothing_only(config: dict[str, Any]) -> bool:
-    """SGD with residual smoothing and no other regularizer: the paper's method (Tables 1-3)."""
-    return (
-        config.get("optimizer") == "sgd"
-        and config.get("anneal") is not None
-        and is_plain(dict(config, anneal=None))
-    )
-
-
-def method_label(config: dict[str, Any], values: bool = True) -> str:
-    """A readable method name, e.g. ``sgd + smoothing laplace global+local b=0.5 alpha=1``:
-    the optimizer (and a non-default base loss), the loss options that are on, then every
-    regularizer part with the fields it declares. With ``values=False`` the field values are
-    left out: the *kind* of method, which the plots use for their columns and legends."""
-    head = str(config.get("optimizer"))
-    if config.get("loss") not in (None, _DEFAULTS["loss"]):
-        head += f" ({config['loss']})"
-    parts = [head]
-    for name, title in LOSS_OPTIONS.items():
-        if config.get(name) not in (None, 0, 0.0):
-            text = _field_text(name, config[name]) if values or title is None else None
-            parts.append(" ".join(t for t in (title, text) if t))
-    for registry, name in _labelled(config):
-        title, in_title = _title(registry.title(name), config)
-        words = [title]
-        if values:
-            for field in registry.fields(name):
-                if field in in_title or config.get(field) is None:
-                    continue
-                text = _field_text(field, config[field])
-                if text is not None:
-                    words.append(text)
-        parts.append(" ".join(words))
-    return " + ".join(parts)
-
-
-def _title(template: str, config: dict[str, Any]) -> tuple[str, set[str]]:
-    """A registered title with its ``{field}`` placeholders filled from the config (a field
-    shown in the title is not repeated as ``field=value``)."""
-    used = {f for _, f, _, _ in string.Formatter().parse(template) if f}
-    filled = template.format_map(
-        {f: fmt(config.get(f)) if config.get(f) is not None else "" for f in used}
-    )
-    return " ".join(filled.split()), used
-
-
-def method_kind(config: dict[str, Any]) -> str:
-    """The method without its grid values: what one column of Figs. 5-6 shows."""
-    return method_label(config, values=False)
+    load_recorded([config.get("plugins")])
+    return describe(config)
 
 
 def short_kind(kind: str) -> str:
@@ -160,11 +121,10 @@ def short_kind(kind: str) -> str:
     return kind.removeprefix("sgd + ")
 
 
-def setting_fields() -> list[str]:
-    """Fields a label does not spell (the setting: model, data, lr, weight decay, ...): the
-    report shows those that vary across its rows as columns."""
-    spelled = set(LOSS_OPTIONS) | {"optimizer", "loss"}
-    for selector, registry in _registries().items():
-        if registry.labelled:
-            spelled |= {selector} | registry.declared_fields()
-    return [n for n in field_names() if n not in spelled and n not in IDENTITY_EXCLUDED]
+def setting_fields(methods: Iterable[Method]) -> list[str]:
+    """The fields of these configurations that their labels do not spell (model, data, lr,
+    weight decay, ...), in the config's order: the report shows those that vary as columns."""
+    methods = list(methods)
+    spelled = set().union(*(m.spelled for m in methods)) | set(IDENTITY_EXCLUDED)
+    names = {name for m in methods for name in m.identity} - spelled
+    return sorted(names, key=lambda name: (FIELD_ORDER.get(name, len(FIELD_ORDER)), name))

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from rsmooth.report.aggregate import Configuration, best
-from rsmooth.report.labels import fmt, is_plain, is_smoothing_only
+from rsmooth.report.labels import fmt
 
 # Configs that differ in these form different instances of a paper table (a 2-epoch smoke
 # grid and the 48-epoch reproduction are not one Table 1).
@@ -78,13 +78,10 @@ def protocol_differences(
 ) -> list[str]:
     """The fields in which the runs of a row depart from the paper's protocol, as
     ``field ours (paper value)``; the number of trials counts too."""
-    from rsmooth.data import DATASETS
-
     config = configuration.config
     expected: dict[str, Any] = dict(PROTOCOL)
-    data = str(config.get("data"))
-    if data in DATASETS:
-        expected["epochs"] = DATASETS.get(data).default_epochs
+    if configuration.method.data_epochs is not None:  # the data set's own (the paper's)
+        expected["epochs"] = configuration.method.data_epochs
     optimizer = str(config.get("optimizer"))
     if optimizer in DEFAULT_LR:
         expected["lr"] = DEFAULT_LR[optimizer]
@@ -120,15 +117,8 @@ def _details(config: dict[str, Any], names: tuple[str, ...]) -> str:
     )
 
 
-def _plain(config: dict[str, Any], optimizer: str) -> bool:
-    return config.get("optimizer") == optimizer and is_plain(config)
-
-
-def _label_smoothing(config: dict[str, Any]) -> bool:
-    rest = dict(config, label_smoothing=0.0)
-    return (
-        config.get("optimizer") == "sgd" and bool(config.get("label_smoothing")) and is_plain(rest)
-    )
+def _plain(configuration: Configuration, optimizer: str) -> bool:
+    return configuration.method.plain and configuration.method.optimizer == optimizer
 
 
 def _protocols(configs: list[Configuration]) -> dict[tuple, list[Configuration]]:
@@ -166,7 +156,7 @@ def _sgd_rows(
     rows = []
     by_wd: dict[float, list[Configuration]] = {}
     for c in configs:
-        if _plain(c.config, "sgd"):
+        if _plain(c, "sgd"):
             by_wd.setdefault(float(c.config.get("weight_decay") or 0.0), []).append(c)
     for wd in sorted(by_wd, reverse=True):  # the paper lists 1e-2 first
         chosen = best(by_wd[wd], metric, select) or by_wd[wd][0]
@@ -190,7 +180,7 @@ def _smoothing_row(
     grid = [
         c
         for c in configs
-        if is_smoothing_only(c.config)
+        if c.method.smoothing_only
         and c.config.get("anneal") == anneal
         and c.config.get("scheme") == scheme
     ]
@@ -293,38 +283,7 @@ def table3(configs: list[Configuration], metric: str, select: str) -> list[Paper
             here = [
                 c for c in group if c.config.get("model") == model and c.config.get("data") == data
             ]
-            where = {"model": model, "data": data}
-            candidates = [
-                (name, [c for c in here if _plain(c.config, name)], ("lr", "weight_decay"))
-                for name in TABLE3_PLAIN
-            ]
-            candidates.append(
-                (
-                    "label-smoothing",
-                    [c for c in here if _label_smoothing(c.config)],
-                    ("label_smoothing", "weight_decay"),
-                )
-            )
-            for name, grid, shown in candidates:
-                chosen = best(grid, metric, select) or (grid[0] if grid else None)
-                if chosen is not None:
-                    paper = _find(spec["rows"], model=model, data=data, method=name)
-                    details = _details(chosen.config, shown)
-                    differs = protocol_differences(chosen, 1e-4)
-                    if name == "label-smoothing" and chosen.config.get("label_smoothing") != 0.1:
-                        differs.append(
-                            f"label_smoothing {chosen.config.get('label_smoothing')} (0.1)"
-                        )
-                    rows.append(PaperRow(name, chosen, dict(where), details, paper, differs))
-            for anneal in SMOOTHING_ANNEALS:
-                paper = _find(
-                    spec["rows"], model=model, data=data, method="smoothing", anneal=anneal
-                )
-                row = _smoothing_row(
-                    here, metric, select, "global+local", anneal, where, paper, 1e-4
-                )
-                if row:
-                    rows.append(row)
+            rows += _table3_rows(here, {"model": model, "data": data}, metric, select, spec)
         if rows:
             several = len(protocols) > 1
             title = "Table 3: ResNet56 and DenseNet-BC-100 on CIFAR-10, CIFAR-100, SVHN"
@@ -339,6 +298,44 @@ def table3(configs: list[Configuration], metric: str, select: str) -> list[Paper
                 )
             tables.append(PaperTable("table3", title, ["model", "data"], rows))
     return tables
+
+
+def _table3_rows(
+    here: list[Configuration],
+    where: dict[str, Any],
+    metric: str,
+    select: str,
+    spec: dict[str, Any],
+) -> list[PaperRow]:
+    """The rows of one (model, data) pair: the plain optimizers, label smoothing, then the
+    best global+local laplace and logistic."""
+    rows: list[PaperRow] = []
+    candidates = [
+        (name, [c for c in here if _plain(c, name)], ("lr", "weight_decay"))
+        for name in TABLE3_PLAIN
+    ]
+    candidates.append(
+        (
+            "label-smoothing",
+            [c for c in here if c.method.only("label_smoothing")],
+            ("label_smoothing", "weight_decay"),
+        )
+    )
+    for name, grid, shown in candidates:
+        chosen = best(grid, metric, select) or (grid[0] if grid else None)
+        if chosen is not None:
+            paper = _find(spec["rows"], **where, method=name)
+            details = _details(chosen.config, shown)
+            differs = protocol_differences(chosen, 1e-4)
+            if name == "label-smoothing" and chosen.config.get("label_smoothing") != 0.1:
+                differs.append(f"label_smoothing {chosen.config.get('label_smoothing')} (0.1)")
+            rows.append(PaperRow(name, chosen, dict(where), details, paper, differs))
+    for anneal in SMOOTHING_ANNEALS:
+        paper = _find(spec["rows"], **where, method="smoothing", anneal=anneal)
+        row = _smoothing_row(here, metric, select, "global+local", anneal, where, paper, 1e-4)
+        if row:
+            rows.append(row)
+    return rows
 
 
 def paper_tables(

@@ -3,78 +3,26 @@ configuration). Each section is built once as a ``Section`` and written in eithe
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsmooth.report.aggregate import CONFIRM, METRICS, Comparison, Configuration, varying_fields
+from rsmooth.errors import RsmoothError
+from rsmooth.report.aggregate import CONFIRM, METRICS, varying_fields
 from rsmooth.report.build import Report
-from rsmooth.report.labels import IDENTITY_EXCLUDED, fmt, setting_fields
+from rsmooth.report.labels import fmt, setting_fields
 from rsmooth.report.paper import PaperTable
-from rsmooth.report.stats import Difference, Summary
-from rsmooth.runfolder import COMPLETED, STATUSES, Run
+from rsmooth.report.records import csv_records
+from rsmooth.report.text import COST_HEADER, Section, accuracy, cost_cells, signed
+from rsmooth.report.verdict import comparison_section
+from rsmooth.runfolder import COMPLETED, FOREIGN, STATUSES, UNREADABLE, Run, atomic_write_bytes
 
 FORMATS = ("md", "csv", "latex")
-ALPHA = 0.05  # the significance level of the verdicts (after Holm's adjustment)
+SUFFIXES = {"md": "md", "csv": "csv", "latex": "tex"}
 SPLIT_NAMES = {
     "val": "the test split (the paper's protocol: the same data choose and score, so the "
     "winner's margin is inflated by the choice)",
     "holdout": "the held-out part of each run's training set (never the test split)",
 }
-
-
-@dataclass
-class Section:
-    title: str
-    header: list[str]
-    rows: list[list[Any]]
-    notes: list[str] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)  # paragraphs after the notes
-
-
-# ----------------------------------------------------------------------------- numbers
-def accuracy(summary: Summary, interval: str = "ci95") -> str:
-    """mean ± the chosen spread, in % (two decimals, as the paper prints)."""
-    if summary.n == 0 or math.isnan(summary.mean):
-        return "—"
-    spread = summary.spread(interval)
-    return f"{summary.mean:.2f}" if math.isnan(spread) else f"{summary.mean:.2f} ± {spread:.2f}"
-
-
-def signed(value: float | None, decimals: int = 2) -> str:
-    return "—" if value is None or math.isnan(value) else f"{value:+.{decimals}f}"
-
-
-def p_value(p: float) -> str:
-    if math.isnan(p):
-        return "—"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def interval_text(difference: Difference) -> str:
-    if not difference.defined:
-        return f"{signed(difference.delta)} [—]"
-    return f"{signed(difference.delta)} [{signed(difference.low)}, {signed(difference.high)}]"
-
-
-def verdict(row_label: str, difference: Difference, holm_p: float, baseline: str) -> str:
-    """One sentence: better, worse or not distinguishable from the SGD baseline, by how much."""
-    if not difference.defined:
-        return f"{row_label}: {signed(difference.delta)} points; no test (too few trials)."
-    significant = holm_p < ALPHA
-    if significant and difference.delta > 0:
-        word = "better than"
-    elif significant:
-        word = "worse than"
-    else:
-        word = "not distinguishable from"
-    return (
-        f"{row_label} is {word} {baseline} at this scale: {signed(difference.delta)} ± "
-        f"{difference.half_width:.2f} points (95% CI [{signed(difference.low)}, "
-        f"{signed(difference.high)}], Welch p = {p_value(difference.p)}, Holm p = "
-        f"{p_value(holm_p)})."
-    )
 
 
 # ----------------------------------------------------------------------------- sections
@@ -92,15 +40,7 @@ def header_lines(report: Report) -> list[str]:
         f"Metric compared: **{report.metric}**.",
         f"Best of each grid chosen on **{report.select}**: {SPLIT_NAMES[report.select]}.",
     ]
-    engines = report.engine_counts()
-    if len(engines) > 1:
-        lines.append(
-            "**The runs come from more than one engine**: "
-            + ", ".join(f"{engine} ({n} run{'s' * (n != 1)})" for engine, n in engines.items())
-            + ". A configuration's trials are pooled across them (device and precision are not "
-            "part of its identity), and a GPU run in bf16 does not repeat bit for bit: compare "
-            "runs of one engine where the difference matters."
-        )
+    lines += input_lines(report)
     if report.confirmed:
         lines.append(
             "The headline is the **confirmation runs**: each method's winner run again on "
@@ -110,54 +50,36 @@ def header_lines(report: Report) -> list[str]:
     return lines
 
 
-def comparison_section(report: Report, comparison: Comparison) -> Section:
-    metric = report.metric
-    context = ", ".join(f"{k}={fmt(v)}" for k, v in comparison.context.items() if v is not None)
-    searched = next(r.searched for r in comparison.rows if r.is_baseline)
-    # "tuned" only when SGD's configuration was chosen among several (weight decays, lrs).
-    baseline = "tuned SGD" if searched > 1 else "the SGD baseline"
-    if comparison.stage == CONFIRM:
-        title = f"Verdict: confirmation runs on fresh seeds ({context})"
-    else:
-        label = "supplement, " if report.confirmed else ""
-        title = f"Against {baseline} ({label}grid, best on {report.select}; {context})"
-    header = [
-        "method",
-        "configuration",
-        "searched",
-        "n",
-        f"{metric} ({report.interval})",
-        f"Δ {metric} [95% CI]",
-        "p",
-        "p (Holm)",
-    ]
-    rows, sentences = [], []
-    for row in comparison.rows:
-        c = row.configuration
-        cells: list[Any] = [c.label, _details(c), row.searched, c.n]
-        cells.append(accuracy(c.stats(metric), report.interval))
-        if row.difference is None:
-            cells += ["baseline", "", ""]
-        else:
-            cells += [
-                interval_text(row.difference),
-                p_value(row.difference.p),
-                p_value(row.holm_p),
-            ]
-            sentences.append(verdict(c.label, row.difference, row.holm_p, baseline))
-        rows.append(cells)
-    notes = [
-        f"Δ: the method's {metric} averaged over its trials minus the baseline's, with the 95% "
-        f"Welch interval of the difference; p: Welch's two-sided test; Holm: adjusted over the "
-        f"{len(rows) - 1} comparisons of this table; searched: configurations the choice was "
-        f"made among (for confirmed runs: the grid's, of the same variant)."
-    ]
-    return Section(title, header, rows, notes, sentences)
+def input_lines(report: Report) -> list[str]:
+    """What a reader must know of the input before trusting a pooled number: runs of several
+    engines, runs from another recipe (foreign), damaged records (unreadable)."""
+    lines = []
+    engines = report.engine_counts()
+    if len(engines) > 1:
+        lines.append(
+            "**The runs come from more than one engine**: "
+            + ", ".join(f"{engine} ({_runs(n)})" for engine, n in engines.items())
+            + ". A configuration's trials are pooled across them (device, precision and "
+            "threads are not part of its identity), and a GPU run in bf16 does not repeat bit "
+            "for bit: compare runs of one engine where the difference matters."
+        )
+    counts = report.status_counts()
+    if counts[FOREIGN]:
+        lines.append(
+            f"**{_runs(counts[FOREIGN])} left out as foreign**: the folder's path names a value "
+            "its config.yaml contradicts (a run of another recipe in this sweep's folder); "
+            "listed under Runs not counted."
+        )
+    if counts[UNREADABLE]:
+        lines.append(
+            f"**{_runs(counts[UNREADABLE])} unreadable** (damaged records): not counted; "
+            "listed under Runs not counted with the reason."
+        )
+    return lines
 
 
-def _details(c: Configuration) -> str:
-    shown = [f for f in ("weight_decay", "lr") if c.config.get(f) is not None]
-    return " ".join(f"{name}={fmt(c.config.get(name))}" for name in shown)
+def _runs(n: int) -> str:
+    return f"{n} run{'s' * (n != 1)}"
 
 
 def paper_section(table: PaperTable, report: Report) -> Section:
@@ -191,20 +113,24 @@ def paper_section(table: PaperTable, report: Report) -> Section:
 
 def configurations_section(report: Report) -> Section:
     configurations = report.configurations
-    columns = varying_fields(configurations, setting_fields())
+    columns = varying_fields(configurations, setting_fields(c.method for c in configurations))
     staged = report.confirmed
     header = ["method", *(["stage"] if staged else []), *columns, "n", "max", "mean"]
-    if any(c.runs and "holdout" in (c.runs[0].config or {}) for c in configurations):
-        if any((c.config.get("holdout") or 0) > 0 for c in configurations):
-            header += [f"holdout {report.metric}"]
+    holdout = any((c.config.get("holdout") or 0) > 0 for c in configurations)
+    if holdout:
+        header.append(f"holdout {report.metric}")
+    if report.cost:
+        header += COST_HEADER
     rows = []
     for c in configurations:
         cells: list[Any] = [c.label, *([c.stage] if staged else [])]
         cells += ["" if c.config.get(name) is None else fmt(c.config.get(name)) for name in columns]
         cells += [c.n, accuracy(c.stats("max"), report.interval)]
         cells.append(accuracy(c.stats("mean"), report.interval))
-        if header[-1].startswith("holdout"):
+        if holdout:
             cells.append(accuracy(c.stats(report.metric, "holdout"), report.interval))
+        if report.cost:
+            cells += cost_cells(c.cost)
         rows.append(cells)
     return Section("All configurations", header, rows)
 
@@ -285,6 +211,7 @@ def to_markdown(report: Report) -> str:
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_"}
 _LATEX |= {"{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 _LATEX |= {"±": r"$\pm$", "Δ": r"$\Delta$", "γ": r"$\gamma$", "ε": r"$\varepsilon$", "—": "--"}
+_LATEX |= {"α": r"$\alpha$", "×": r"$\times$"}
 
 
 def latex_escape(value: Any) -> str:
@@ -308,55 +235,14 @@ def to_latex(report: Report) -> str:
             r"\bottomrule",
             r"\end{tabular}",
         ]
-        body += [rf"\par\footnotesize {latex_escape(n)}" for n in section.notes + section.text]
+        paragraphs = [line for n in section.notes + section.text for line in n.split("\n")]
+        body += [rf"\par\footnotesize {latex_escape(n)}" for n in paragraphs]
         body.append(r"\end{table}")
         parts.append("\n".join(body))
     return "\n\n".join(parts) + "\n"
 
 
-# ----------------------------------------------------------------------------- csv
-def csv_records(report: Report) -> list[dict[str, Any]]:
-    """One record per configuration: its config, statistics and, where it is in a comparison
-    table, its difference from the baseline."""
-    in_comparison: dict[str, tuple[Comparison, Any]] = {
-        row.configuration.key: (table, row) for table in report.comparisons for row in table.rows
-    }
-    records = []
-    for c in report.configurations:
-        record: dict[str, Any] = {"method": c.label, "stage": c.stage, "variant": c.variant}
-        record.update({k: v for k, v in c.config.items() if k not in IDENTITY_EXCLUDED})
-        record["n"] = c.n
-        for m in METRICS:
-            s = c.stats(m)
-            record.update({f"{m}_mean": s.mean, f"{m}_std": s.std, f"{m}_ci95": s.ci95})
-            h = c.stats(m, "holdout")
-            record[f"holdout_{m}_mean"] = h.mean
-        table_row = in_comparison.get(c.key)
-        row = table_row[1] if table_row else None
-        difference = row.difference if row else None
-        record.update(
-            {
-                "metric": report.metric,
-                "select": report.select,
-                "baseline": table_row[0].baseline.label if table_row else None,
-                "searched": row.searched if row else None,
-                "delta": difference.delta if difference else math.nan,
-                "delta_low": difference.low if difference else math.nan,
-                "delta_high": difference.high if difference else math.nan,
-                "p": difference.p if difference else math.nan,
-                "p_holm": row.holm_p if row else math.nan,
-                "seeds": ";".join(fmt(s) for s in c.seeds),
-                "max_values": ";".join(f"{v:.4f}" for v in c.values("max")),
-                "mean_values": ";".join(f"{v:.4f}" for v in c.values("mean")),
-            }
-        )
-        for status in STATUSES[1:]:
-            record[status] = c.count(status)
-        record["runs"] = ";".join(str(r.path) for r in c.runs)
-        records.append(record)
-    return records
-
-
+# ----------------------------------------------------------------------------- output
 def render(report: Report, fmt_: str) -> str:
     """The report as text in ``md``, ``latex`` or ``csv``."""
     if fmt_ == "md":
@@ -373,13 +259,20 @@ def render(report: Report, fmt_: str) -> str:
 def write_report(
     report: Report, out_dir: Path, formats: tuple[str, ...] = ("md", "csv")
 ) -> list[Path]:
-    """report.md, report.csv (and report.tex) in ``out_dir``; returns their paths."""
+    """report.md, report.csv (and report.tex) in ``out_dir``; returns their paths. Each file is
+    replaced atomically; a folder that cannot be written is one line naming it."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    suffixes = {"md": "md", "csv": "csv", "latex": "tex"}
-    paths = []
-    for name in formats:
-        path = out_dir / f"report.{suffixes[name]}"
-        path.write_text(render(report, name))
-        paths.append(path)
-    return paths
+    texts = {out_dir / f"report.{SUFFIXES[name]}": render(report, name) for name in formats}
+    target = out_dir
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for target, text in texts.items():
+            atomic_write_bytes(target, text.encode())
+    except OSError as err:
+        why = err.strerror or type(err).__name__
+        where = "" if target == out_dir else f"{target.name}: "
+        raise RsmoothError(
+            f"cannot write the report into {out_dir} ({where}{why}); choose another folder "
+            "with --out DIR"
+        ) from None
+    return list(texts)

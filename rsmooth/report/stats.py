@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats
+from scipy import optimize, stats
 
 INTERVALS = ("ci95", "std")
 
@@ -91,3 +91,42 @@ def holm(pvalues: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - k) * p))
         adjusted[index] = running
     return adjusted
+
+
+def pooled_sd(groups: Sequence[Sequence[float]]) -> tuple[float, int]:
+    """The pooled within-group standard deviation sqrt(Σ (n_i − 1) s_i² / Σ (n_i − 1)) and its
+    degrees of freedom, over the groups with at least 2 finite values: the seed-to-seed noise
+    of configurations that may differ in their means. (nan, 0) where no group has 2."""
+    squares, df = 0.0, 0
+    for group in groups:
+        values = [v for v in group if math.isfinite(v)]
+        if len(values) < 2:
+            continue
+        mean = math.fsum(values) / len(values)
+        squares += math.fsum((v - mean) ** 2 for v in values)
+        df += len(values) - 1
+    return (math.sqrt(squares / df), df) if df else (math.nan, 0)
+
+
+def detectable_difference(
+    sd: float, n1: int, n2: int, alpha: float = 0.05, power: float = 0.8
+) -> float:
+    """The smallest true difference of two means that a two-sided two-sample t-test at level
+    ``alpha`` detects with probability ``power``, for trials with standard deviation ``sd``
+    and ``n1``, ``n2`` trials (the noncentral t distribution; nan where undefined)."""
+    if n1 < 2 or n2 < 2 or not math.isfinite(sd) or sd <= 0:
+        return math.nan
+    df = n1 + n2 - 2
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
+
+    def shortfall(noncentrality: float) -> float:
+        reach = stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(
+            -critical, df, noncentrality
+        )
+        return float(reach) - power
+
+    high = critical + 1.0  # doubled until it reaches the power (nct is nan far out: no 100)
+    while shortfall(high) < 0:
+        high *= 2
+    noncentrality = optimize.brentq(shortfall, 0.0, high)
+    return float(noncentrality) * sd * math.sqrt(1 / n1 + 1 / n2)

@@ -1,0 +1,90 @@
+"""How sure a choice is: the winner's margin over the runner-up on the selection split next to
+the seed-to-seed noise of that score, and the smallest difference a confirmation could detect.
+
+A grid may run several seeds per configuration; its selection score is the mean over them.
+The noise is the pooled within-configuration standard deviation of the score over the
+configurations the choice was made among (rsmooth.report.stats.pooled_sd): with one seed per
+configuration it cannot be estimated from the grid. The margin is *within the noise* when it is
+smaller than twice its own standard error, ``sd · sqrt(1/n_winner + 1/n_runner_up)``: a rerun
+of the grid on other seeds could then choose another configuration.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rsmooth.report.aggregate import Configuration, score
+from rsmooth.report.stats import detectable_difference, pooled_sd
+
+NOISE_WIDTH = 2.0  # standard errors of the margin that "within the noise" spans (about 95%)
+ALPHA, POWER = 0.05, 0.8  # of the smallest detectable difference
+
+
+@dataclass(frozen=True)
+class Certainty:
+    """The choice of ``winner`` among the configurations of one side."""
+
+    winner: Configuration
+    runner_up: Configuration
+    margin: float  # winner's score minus the runner-up's, points (negative: not the best)
+    sd: float  # seed-to-seed standard deviation of the score; nan: not estimable
+    df: int  # its degrees of freedom
+    pooled: int  # configurations with 2 or more seeds that it pools
+
+    @property
+    def standard_error(self) -> float:
+        """Of the margin: sd · sqrt(1/n₁ + 1/n₂)."""
+        return self.sd * math.sqrt(1 / self.winner.n + 1 / self.runner_up.n)
+
+    @property
+    def estimable(self) -> bool:
+        return not math.isnan(self.sd)
+
+    @property
+    def within_noise(self) -> bool:
+        return self.estimable and self.margin < NOISE_WIDTH * self.standard_error
+
+
+def certainty(
+    winner: Configuration, pool: Sequence[Configuration], metric: str, split: str
+) -> Certainty | None:
+    """How sure the choice of ``winner`` (a member of ``pool``, or its grid twin: the same
+    method identity) among ``pool`` is, on ``metric`` of ``split``; None where there was no
+    choice (fewer than 2 scored configurations)."""
+    scored = [c for c in pool if not math.isnan(score(c, metric, split))]
+    chosen = next((c for c in scored if c.method.key == winner.method.key), None)
+    others = [c for c in scored if c is not chosen]
+    if chosen is None or not others:
+        return None
+    runner_up = max(others, key=lambda c: score(c, metric, split))  # ties: the first listed
+    sd, df = pooled_sd([c.values(metric, split) for c in scored])
+    margin = score(chosen, metric, split) - score(runner_up, metric, split)
+    pooled = sum(1 for c in scored if c.n >= 2)
+    return Certainty(chosen, runner_up, margin, sd, df, pooled)
+
+
+@dataclass(frozen=True)
+class Detectable:
+    """The smallest differences a confirmation could detect, one per comparison."""
+
+    differences: list[float]  # points; nan where undefined
+    sd: float  # seed-to-seed standard deviation pooled over the confirmation runs
+    pooled: int  # configurations it pools
+    sizes: list[tuple[int, int]]  # trials per side of each comparison
+
+
+def detectable(
+    pairs: Sequence[tuple[Configuration, Configuration]], metric: str
+) -> Detectable | None:
+    """For confirmation comparisons (method, its baseline): the smallest true difference of
+    ``metric`` each detects (two-sided t-test, ALPHA, POWER), from the runs' pooled SD."""
+    if not pairs:
+        return None
+    members = {id(c): c for pair in pairs for c in pair}.values()
+    sd, _ = pooled_sd([c.values(metric) for c in members])
+    sizes = [(a.n, b.n) for a, b in pairs]
+    differences = [detectable_difference(sd, n1, n2, ALPHA, POWER) for n1, n2 in sizes]
+    pooled = sum(1 for c in members if c.n >= 2)
+    return Detectable(differences, sd, pooled, sizes)

@@ -1,0 +1,216 @@
+"""rsmooth report's verdict beyond one difference: each method against the right baseline (its
+own optimizer's plain form), against SGD at equal compute, what it cost (--cost), how sure
+each choice is, and what the confirmation could have detected."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rsmooth.report import build_report, to_markdown, write_report
+from rsmooth.report.stats import detectable_difference, holm, pooled_sd, welch
+from tests.fixtures import flat_curve, write_run
+
+
+def trials(root: Path, folder: str, finals: list[float], epochs: int = 10, **fields) -> None:
+    """One completed run per final accuracy (its max), seeds 0, 1, ... under ``root/folder``."""
+    for seed, final in enumerate(finals):
+        curve = flat_curve(final, epochs)
+        write_run(root, f"{folder}/seed={seed}", curve, seed=seed, epochs=epochs, **fields)
+
+
+def table(text: str, title: str) -> list[dict[str, str]]:
+    section = text.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [
+        dict(zip(header, [c.strip() for c in line.strip("|").split("|")], strict=True))
+        for line in lines[2:]
+    ]
+
+
+GRID = "Against the SGD baseline (grid, best on val; model=resnet20"
+SGD = [90.0, 90.1, 89.9]
+SAM = [91.0, 91.1, 90.9]
+
+
+# ---------------------------------------------------------------- equal compute
+@pytest.mark.parametrize(
+    ("longer", "survives"),
+    [([90.2, 90.3, 90.1], True), ([91.0, 91.2, 90.9], False)],
+)
+def test_a_two_pass_method_is_also_compared_with_sgd_at_equal_compute(tmp_path, longer, survives):
+    trials(tmp_path, "sgd/weight_decay=0.001", SGD)
+    trials(tmp_path, "sam/rho=0.05", SAM, step_rule="sam")
+    trials(tmp_path, "sgd-2x/weight_decay=0.001", longer, epochs=20)  # 200 steps × 1 = 100 × 2
+    report = build_report([tmp_path])
+    (comparison, _) = report.comparisons  # the 10-epoch table, and the 20-epoch one
+    sam = comparison.rows[1]
+    assert sam.compute_ratio == 2.0
+    assert sam.equal is not None and sam.equal.baseline.config["epochs"] == 20
+    standard, equal = welch(SAM, SGD), welch(SAM, longer)
+    assert sam.equal.difference == equal
+    # Holm over both comparisons of the table
+    assert [sam.holm_p, sam.equal.holm_p] == pytest.approx(holm([standard.p, equal.p]))
+    text = to_markdown(report)
+    (_, row) = table(text, GRID)
+    assert row["equal-compute baseline"] == "sgd, 20 epochs"
+    assert row["Δ max at equal compute [95% CI]"].startswith(f"{equal.delta:+.2f} [")
+    said = "the gain survives at equal compute." if survives else "the gain does not survive"
+    assert said in text
+    assert "sgd + sam rho=0.05 is better than the SGD baseline at this scale" in text
+    assert "the same 200 gradient evaluations" in text
+
+
+def test_without_an_equal_compute_baseline_the_verdict_says_so(tmp_path):
+    trials(tmp_path, "sgd/weight_decay=0.001", SGD)
+    trials(tmp_path, "sam/rho=0.05", SAM, step_rule="sam")
+    text = to_markdown(build_report([tmp_path]))
+    (_, row) = table(text, GRID)
+    assert row["equal-compute baseline"] == "none among the runs"
+    assert "It took 2× the gradient evaluations of the SGD baseline" in text
+    assert "whether it holds at equal compute is not measured" in text
+
+
+def test_a_one_pass_method_has_no_equal_compute_columns(tmp_path):
+    trials(tmp_path, "sgd/weight_decay=0.001", SGD)
+    trials(tmp_path, "flood/flood=0.02", [90.5, 90.4, 90.6], flood=0.02)
+    trials(tmp_path, "sgd-2x/weight_decay=0.001", SGD, epochs=20)
+    text = to_markdown(build_report([tmp_path]))
+    assert "equal compute" not in text.split("## All configurations")[0]
+
+
+# ---------------------------------------------------------------- the right baseline
+def test_a_regularized_optimizer_is_compared_with_its_own_plain_form(tmp_path):
+    trials(tmp_path, "sgd/weight_decay=0.001", SGD)
+    trials(tmp_path, "adamw/weight_decay=0.01", [88.0, 88.2, 87.9], optimizer="adamw")
+    agr = [88.6, 88.8, 88.5]
+    trials(tmp_path, "adamw+agr/weight_decay=0.01", agr, optimizer="adamw", grad_transform="agr")
+    adan = [87.0, 87.5, 87.2]
+    trials(tmp_path, "adan+agr/weight_decay=0.02", adan, optimizer="adan", grad_transform="agr")
+    report = build_report([tmp_path])
+    (comparison,) = report.comparisons
+    against = {r.configuration.label: r.versus.baseline.label for r in comparison.rows[1:]}
+    assert against == {"adamw": "sgd", "adamw + agr": "adamw", "adan + agr": "sgd"}
+    adamw_agr = next(r for r in comparison.rows if r.configuration.label == "adamw + agr")
+    assert adamw_agr.difference == welch(agr, [88.0, 88.2, 87.9])
+    ps = [r.difference.p for r in comparison.rows[1:]]
+    assert [r.holm_p for r in comparison.rows[1:]] == pytest.approx(holm(ps))
+    text = to_markdown(report)
+    shown = {r["method"]: r["against"] for r in table(text, GRID)}
+    assert shown == {"sgd": "", **against}
+    assert "adamw + agr is better than the adamw baseline at this scale" in text
+    frame = pd.read_csv(write_report(report, tmp_path / "out")[1])
+    assert frame.set_index("method")["baseline"]["adamw + agr"] == "adamw"
+
+
+# ---------------------------------------------------------------- cost
+def _paced(run: Path, seconds: list[float], images: int = 1000) -> None:
+    """Rewrite a run's epochs with these training seconds and ``images`` images per epoch."""
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for record, s in zip(records, seconds, strict=True):
+        record.update(epoch_seconds=s, images_per_second=images / s)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_cost_columns_are_measured_from_the_records(tmp_path, capsys):
+    paces = [[2.0, 2.2, 40.0, 2.1], [3.0, 3.0, 3.0, 3.0], [5.0, 5.0, 4.0, 6.0]]  # a pause in one
+    for seed, seconds in enumerate(paces):
+        run = write_run(
+            tmp_path, f"sam/seed={seed}", flat_curve(90.0, 4), seed=seed, step_rule="sam"
+        )
+        _paced(run, seconds, images=1000 + seed)
+    report = build_report([tmp_path], cost=True)
+    (sam,) = report.configurations
+    assert sam.cost.epoch_seconds == 3.0  # the median of the runs' medians 2.15, 3.0, 5.0
+    assert sam.cost.images == 4 * 1001  # the median run's 4 epochs of round(rate × seconds)
+    assert (sam.cost.evaluations_per_step, sam.cost.evaluations) == (2, 2 * 40)  # 40 steps
+    (row,) = table(to_markdown(report), "All configurations")
+    assert (row["grad evals/step"], row["images"]) == ("2", "4,004")
+    assert (row["s/epoch"], row["grad evals"]) == ("3.00", "80")
+    assert "grad evals" not in to_markdown(build_report([tmp_path]))  # only with --cost
+
+
+def test_cost_of_records_without_a_pace_is_unknown(tmp_path):
+    run = write_run(tmp_path, "r", [50.0, 60.0])
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for record in records:
+        del record["images_per_second"], record["epoch_seconds"]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (configuration,) = build_report([tmp_path], cost=True).configurations
+    assert configuration.cost.images is None and math.isnan(configuration.cost.epoch_seconds)
+    (row,) = table(to_markdown(build_report([tmp_path], cost=True)), "All configurations")
+    assert (row["images"], row["s/epoch"], row["grad evals"]) == ("?", "?", "20")
+
+
+# ---------------------------------------------------------------- how sure a choice is
+@pytest.mark.parametrize(
+    ("runner_up", "verdict"),
+    [
+        ([89.9, 90.1], "within the noise, a rerun could choose another."),
+        ([88.9, 89.1], "beyond the noise."),
+        ([89.9], "noise cannot be estimated from the grid (one seed per configuration)."),
+    ],
+)
+def test_a_choice_says_its_margin_beside_the_seed_noise(tmp_path, runner_up, verdict):
+    winner = [90.0, 90.4] if len(runner_up) == 2 else [90.2]
+    trials(tmp_path, "sgd/weight_decay=0.001", winner, weight_decay=1e-3)
+    trials(tmp_path, "sgd/weight_decay=0.0001", runner_up, weight_decay=1e-4)
+    text = to_markdown(build_report([tmp_path]))
+    margin = sum(winner) / len(winner) - sum(runner_up) / len(runner_up)
+    line = f"- sgd: weight_decay=0.001 over weight_decay=0.0001 by {margin:.2f} points"
+    assert line in text
+    after = text.split(line, 1)[1].splitlines()[0]
+    assert after.endswith(verdict)
+    if len(runner_up) == 2:
+        sd, df = pooled_sd([winner, runner_up])
+        assert f"seed-to-seed SD {sd:.2f} (pooled over 2 configurations, {df} df)" in after
+        assert f"standard error {sd:.2f}" in after  # sd · sqrt(1/2 + 1/2)
+
+
+def test_a_confirmation_says_the_smallest_difference_it_could_detect(tmp_path):
+    sgd, smooth = [90.0, 90.2, 90.1, 89.9, 90.3], [90.4, 90.9, 90.6, 90.5, 91.0]
+    trials(tmp_path, "sgd/weight_decay=0.001", [90.0], weight_decay=1e-3)
+    trials(tmp_path, "smooth/b=0.5", [90.5], anneal="laplace", b=0.5)
+    for seed, (a, b) in enumerate(zip(sgd, smooth, strict=True), start=100):
+        write_run(tmp_path, f"confirm/sgd/weight_decay=0.001/seed={seed}", flat_curve(a, 10),
+                  seed=seed, weight_decay=1e-3)  # fmt: skip
+        write_run(tmp_path, f"confirm/smooth/b=0.5/seed={seed}", flat_curve(b, 10), seed=seed,
+                  anneal="laplace", b=0.5)  # fmt: skip
+    text = to_markdown(build_report([tmp_path]))
+    sd, _ = pooled_sd([sgd, smooth])
+    smallest = detectable_difference(sd, 5, 5)
+    verdict = text.split("## Verdict: confirmation runs", 1)[1].split("\n## ", 1)[0]
+    assert (
+        f"Smallest difference this confirmation could detect: {smallest:.2f} points (two-sided "
+        f"t-test, α = 0.05, power 0.8; seed-to-seed SD {sd:.2f} pooled over its 2 "
+        "configurations; trials per side 5 vs 5)."
+    ) in verdict
+    assert "Smallest difference" not in text.split("## Against", 1)[1]  # the grid: no line
+
+
+@pytest.mark.parametrize(
+    ("n", "effect"),
+    [(20, 0.9091), (64, 0.4991), (5, 2.0244)],  # Cohen's d at power 0.8 (G*Power's values)
+)
+def test_detectable_difference_matches_the_textbook(n, effect):
+    assert detectable_difference(1.0, n, n) == pytest.approx(effect, abs=2e-4)
+    assert detectable_difference(2.5, n, n) == pytest.approx(2.5 * effect, abs=5e-4)
+
+
+def test_detectable_difference_tends_to_the_normal_approximation():
+    z = 1.959963984540054 + 0.8416212335729143  # z_0.975 + z_0.8
+    n = 20_000
+    assert detectable_difference(1.0, n, n) == pytest.approx(z * math.sqrt(2 / n), rel=1e-3)
+    assert math.isnan(detectable_difference(1.0, 1, 5))
+    assert math.isnan(detectable_difference(math.nan, 5, 5))
+
+
+def test_pooled_sd_by_hand():
+    sd, df = pooled_sd([[1.0, 2.0, 3.0], [5.0, 7.0], [4.0]])  # squares 2 + 2 over 2 + 1 df
+    assert (sd, df) == (pytest.approx(math.sqrt(4 / 3)), 3)
+    assert math.isnan(pooled_sd([[1.0], [2.0]])[0])
