@@ -6,6 +6,10 @@ a resumable stop. Python runs a signal handler between any two bytecodes, so the
 land inside a finalizer (``__del__``), where Python prints and drops it; the request is
 therefore also remembered, and the loops call ``check()`` at their safe points (every training
 step, every poll of a sweep) to raise it again.
+
+A command reports the stop as ``Interrupted``, not as the KeyboardInterrupt itself: Typer turns a
+KeyboardInterrupt that leaves a command into a bare exit code 130, which would lose the one-line
+message that says how to resume (rsmooth.cli.main).
 """
 
 from __future__ import annotations
@@ -13,6 +17,22 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from rsmooth.errors import EXIT_INTERRUPTED, RsmoothError
+
+SAME_COMMAND = "run the same command again"
+INTERRUPTED = "interrupted"  # the first word of the message; a sweep's log tidying knows it
+
+
+class Interrupted(RsmoothError):
+    """A command stopped by Ctrl-C or SIGTERM at a resumable point; ``resume`` says how to go
+    on. Exit code 130; the CLI prints it on one line like every user-facing error."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, resume: str = SAME_COMMAND) -> None:
+        super().__init__(f"{INTERRUPTED} (resumable: {resume})")
+
 
 _requested = False
 _deferring = False

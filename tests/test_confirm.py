@@ -97,6 +97,47 @@ def test_a_diverged_candidate_cannot_win(tmp_path):
     assert [c.why for c in smooth.candidates if c.score is None] == ["seed 1 diverged"]
 
 
+def test_selection_json_records_every_seed_the_spread_and_the_margin(tmp_path):
+    recipe, runs = _grid(tmp_path, dict(HELD, **{"smooth/b=0.9": 99.0}))
+    summary = tmp_path / "smooth/b=0.9/seed=1/summary.json"
+    summary.write_text(json.dumps(dict(json.loads(summary.read_text()), status="diverged")))
+    confirmation_runs(recipe, runs, tmp_path)
+    path = tmp_path / "confirm" / "selection.json"
+    record = json.loads(path.read_text())
+    assert record["grid_seeds"] == [0, 1] and record["seeds"] == [100, 101, 102]
+    sgd, smooth = record["groups"]
+    best = {c["name"]: c for c in sgd["candidates"]}["sgd/weight_decay=0.0001"]
+    # held-out mean of each seed (82.0 + 0.1 * seed), their mean (the score that chose), and
+    # their sample standard deviation, 0.1 / sqrt(2)
+    assert [(s["seed"], s["score"]) for s in best["per_seed"]] == [(0, 82.0), (1, 82.1)]
+    assert best["score"] == pytest.approx(82.05)
+    assert best["seed_std"] == pytest.approx(0.1 / 2**0.5)
+    assert sgd["winner"] == "sgd/weight_decay=0.0001"
+    assert sgd["margin"] == pytest.approx(2.0)  # 82.05 against the runner-up's 80.05
+    diverged = {c["name"]: c for c in smooth["candidates"]}["smooth/b=0.9"]
+    assert diverged["score"] is None and diverged["seed_std"] is None
+    assert diverged["not_eligible"] == "seed 1 diverged"
+    assert [s["seed"] for s in diverged["per_seed"]] == [0]  # the seed that has a score
+    assert smooth["margin"] is None  # one eligible candidate: nothing to win by
+    written = path.stat().st_mtime_ns
+    confirmation_runs(recipe, runs, tmp_path)  # the same choice: the file is left as it is
+    assert path.stat().st_mtime_ns == written
+
+
+def test_a_dry_run_shows_the_confirmation_without_writing_it(tmp_path, capsys):
+    from tests.cli import invoke
+
+    recipe, runs = _grid(tmp_path / "out")
+    path = tmp_path / "verdict.yaml"
+    path.write_text(json.dumps(RECIPE))  # JSON is YAML
+    result = invoke(["sweep", path, "--out", tmp_path / "out", "--dry-run"], capsys)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "verdict confirmation (2 winners)" in text
+    assert "confirm/sgd/weight_decay=0.0001/seed=100 │ todo" in text
+    assert not (tmp_path / "out" / "confirm").exists()
+
+
 def test_selection_on_holdout_needs_a_held_out_split():
     values = dict(RECIPE, base={"epochs": 4})
     recipe = parse_recipe(values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -301,6 +302,108 @@ def test_relatives_recipes_cover_their_methods():
     assert {c.grad_transform for c in shootout} == {"none", "agr"}
 
 
+def configurations_by_variant(runs) -> dict[str, set]:
+    """Each variant's configurations, seeds aside: what its selection chooses among."""
+    found: dict[str, set] = {}
+    for run in runs:
+        found.setdefault(run.variant, set()).add(dataclasses.replace(run.config, seed=0))
+    return found
+
+
+def held_out_two_stage(recipe, runs, seeds: tuple[int, ...]) -> None:
+    """The relatives' protocol (docs/methods.md §6): chosen on held-out data by the mean, with
+    cross-entropy, each winner confirmed on 5 fresh seeds from 100."""
+    assert recipe.seeds == seeds
+    assert recipe.confirm is not None
+    assert (recipe.confirm.select, recipe.confirm.metric) == ("holdout", "mean")
+    assert recipe.confirm.seeds == (100, 101, 102, 103, 104)
+    assert not set(recipe.confirm.seeds) & set(recipe.seeds)
+    for run in runs:
+        c = run.config
+        assert c.holdout > 0 and c.loss == "ce", run.name
+        assert (c.model, c.data, c.subset, c.val_start) == ("resnet20", "fashion-mnist", 0.125, 0.9)
+        assert (c.batch_size, c.lr_schedule, c.lr_drop_at, c.lr_drop_factor) == (
+            128,
+            "step",
+            0.75,
+            0.01,
+        )
+
+
+# SGD-run equivalents of one step (docs/recipes.md, the cost estimate): nominal passes
+PASSES = {"plain": 1, "sam": 2, "gr-forward": 2, "gr-backward": 2, "gr-db": 3}
+
+
+def test_gr_eighth_searches_equal_grids_and_gives_sgd_the_two_pass_compute():
+    recipe = load_recipe(RECIPES / "gr-eighth.yaml")
+    runs = expand(recipe)
+    held_out_two_stage(recipe, runs, seeds=(0,))
+    by_variant = configurations_by_variant(runs)
+    assert list(by_variant) == [
+        "sgd",
+        "sgd-2x",
+        "sam",
+        "gr-db",
+        "gr-forward",
+        "gr-backward",
+        "flooding",
+    ]
+    # the same number of configurations on every side: no side has a larger selection advantage
+    assert {len(configs) for configs in by_variant.values()} == {len(by_variant["sgd"])} == {4}
+    sgd, sgd2x = by_variant["sgd"], by_variant["sgd-2x"]
+    assert {c.epochs for c in sgd} == {48} and {c.epochs for c in sgd2x} == {96}
+    # sgd-2x is the sgd variant with twice the epochs, nothing else changed
+    assert {dataclasses.replace(c, epochs=48) for c in sgd2x} == sgd
+    assert {c.weight_decay for c in sgd} == {1e-2, 1e-3, 1e-4, 1e-5}
+    methods = [c for v in by_variant if v not in ("sgd", "sgd-2x") for c in by_variant[v]]
+    assert all(c.epochs == 48 and c.weight_decay == 1e-3 for c in methods)
+    assert {c.step_rule for c in by_variant["sam"]} == {"sam"}
+    assert {c.rho for c in by_variant["sam"]} == {0.02, 0.05, 0.1, 0.2}
+    gammas = {1e-4, 1e-3, 1e-2, 1e-1}
+    for rule in ("gr-db", "gr-forward", "gr-backward"):
+        assert {c.step_rule for c in by_variant[rule]} == {rule}
+        assert {c.gr_gamma for c in by_variant[rule]} == gammas
+    for rule in ("gr-forward", "gr-backward"):  # the paper's eps, relative to ||g|| (§4.1)
+        assert {(c.gr_eps, c.gr_normalize) for c in by_variant[rule]} == {(0.5, True)}
+    assert {c.flood for c in by_variant["flooding"]} == {0.01, 0.02, 0.05, 0.1}
+    assert all(c.flood is None for v in by_variant if v != "flooding" for c in by_variant[v])
+    # sgd-2x has the gradient evaluations of a two-pass method
+    assert 96 * PASSES["plain"] == 48 * PASSES["sam"] == 48 * PASSES["gr-forward"]
+    # the cost the header states: 63 runs, 117 SGD-run equivalents nominal, under ~200
+    confirmation = len(by_variant) * recipe.confirm.trials
+    assert len(runs) + confirmation == 28 + 35
+
+    def cost(c) -> float:
+        return PASSES[c.step_rule] * c.epochs / 48
+
+    nominal = sum(cost(r.config) for r in runs) + recipe.confirm.trials * sum(
+        max(cost(c) for c in configs) for configs in by_variant.values()
+    )
+    assert nominal == 52 + 65 == 117 <= 200
+
+
+def test_agr_eighth_tunes_both_sides_of_each_pair_alike():
+    recipe = load_recipe(RECIPES / "agr-eighth.yaml")
+    runs = expand(recipe)
+    held_out_two_stage(recipe, runs, seeds=(0, 1))
+    by_variant = configurations_by_variant(runs)
+    assert set(by_variant) == {"adamw", "adamw-agr", "adan", "adan-agr", "sgd", "sgd-agr"}
+    for optimizer in ("adamw", "adan", "sgd"):
+        plain, agr = by_variant[optimizer], by_variant[f"{optimizer}-agr"]
+        assert {(c.optimizer, c.grad_transform) for c in plain} == {(optimizer, "none")}
+        assert {(c.optimizer, c.grad_transform) for c in agr} == {(optimizer, "agr")}
+        # the same lr x weight-decay grid on both sides, AGR the only difference
+        assert {dataclasses.replace(c, grad_transform="none") for c in agr} == plain
+        assert len(plain) == len(agr) == 4
+        assert len({c.lr for c in plain}) == len({c.weight_decay for c in plain}) == 2
+        assert all(c.step_rule == "plain" and c.flood is None for c in plain | agr)
+    # each optimizer's grid holds its default lr and weight decay (docs/methods.md §4.4-4.5)
+    defaults = {"adamw": (1e-3, 1e-2), "adan": (1e-3, 2e-2), "sgd": (0.1, 1e-3)}
+    for optimizer, (lr, wd) in defaults.items():
+        assert {(c.lr, c.weight_decay) for c in by_variant[optimizer]} >= {(lr, wd)}
+    assert len(runs) + len(by_variant) * recipe.confirm.trials == 48 + 30
+
+
 # ---------------------------------------------------------------------------- errors
 BAD_RECIPES = [
     ({"name": "t", "trails": 5}, "'trails'"),
@@ -409,3 +512,49 @@ def test_cli_dry_run_lists_runs_and_cost(tmp_path, capsys):
     assert "320 runs to run, 15360 epochs" in " ".join(out.split())
     assert "unknown" in out
     assert not out_dir.exists()
+
+
+# ---- sweep engineer: grid seeds (confirm.grid_seeds; docs/recipes.md, "Two stages")
+GRID_SEEDS = {
+    "name": "g",
+    "base": {**BASE, "holdout": 0.1},
+    "variants": [{"name": "sgd", "grid": {"weight_decay": [1e-3, 1e-4]}}],
+    "confirm": {"grid_seeds": 3, "trials": 2, "first_seed": 100},
+}
+
+
+def test_confirm_grid_seeds_are_the_grids_seeds_as_trials_would_be():
+    recipe = parse_recipe(GRID_SEEDS, source="test.yaml")
+    assert recipe.seeds == (0, 1, 2) and recipe.confirm is not None
+    assert recipe.confirm.seeds == (100, 101)
+    runs = expand(recipe)
+    assert sorted({r.config.seed for r in runs}) == [0, 1, 2] and len(runs) == 6
+    as_trials = {k: v for k, v in GRID_SEEDS.items() if k != "confirm"}
+    as_trials |= {"trials": 3, "confirm": {"trials": 2, "first_seed": 100}}
+    assert names(runs_of(as_trials)) == names(runs)  # the same runs, the same folders
+    assert sorted({r.config.seed for r in expand(recipe, trials=2)}) == [0, 1]  # --trials wins
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"grid_seeds": 0}, "confirm.grid_seeds: 0 (allowed: an integer in [1, 1000])"),
+        ({"grid_seeds": "2"}, "confirm.grid_seeds: '2' (allowed: an integer in [1, 1000])"),
+        ({"grid_seeds": True}, "confirm.grid_seeds: True (allowed: an integer"),
+        ({"grid_seeds": 5, "first_seed": 3}, "reuses grid seed 3"),
+        ({"grid_seed": 2}, "unknown key 'grid_seed' (did you mean 'grid_seeds'?)"),
+    ],
+)
+def test_bad_confirm_grid_seeds_are_one_line(changes, needle):
+    values = dict(GRID_SEEDS, confirm={"trials": 2, "first_seed": 100, **changes})
+    with pytest.raises(RecipeError) as err:
+        parse_recipe(values, source="test.yaml")
+    assert needle in str(err.value) and str(err.value).startswith("test.yaml: ")
+
+
+@pytest.mark.parametrize("other", [{"trials": 2}, {"seeds": [0, 1]}])
+def test_grid_seeds_in_two_places_is_an_error(other):
+    key = next(iter(other))
+    with pytest.raises(RecipeError) as err:
+        parse_recipe({**GRID_SEEDS, **other}, source="test.yaml")
+    assert f"{key} and confirm.grid_seeds (allowed: one of them" in str(err.value)

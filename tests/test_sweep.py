@@ -194,6 +194,7 @@ def test_killed_sweep_resumes_to_the_unbroken_result(swept, tmp_path, capsys):
     assert code == 0, text
     assert "1 already done, 1 completed now, 0 failed or diverged" in text
     assert (first / "summary.json").stat().st_mtime_ns == first_mtime  # not run twice
+    assert not (out_dir / "logs").exists()  # the killed run's log said nothing: not kept
     for name in GOOD:
         assert summary(out_dir / name)["status"] == "completed"
         assert metrics(out_dir / name) == metrics(swept["out"] / name)
@@ -281,3 +282,95 @@ def test_a_sweep_removes_the_temporary_configs_of_older_sweeps(tmp_path):
     (logs / "sgd__seed=0.log").write_text("a run's log\n")
     assert run_local([], tmp_path, 1, listener=None) == []  # type: ignore[arg-type]
     assert [p.name for p in logs.iterdir()] == ["sgd__seed=0.log"]
+
+
+# A child that says nothing, one that says only that it was stopped (as `rsmooth train` does on
+# SIGTERM), and one that says something a person should read; each touches its ready file once
+# its SIGTERM handling is in place.
+FAKE_CHILDREN = {
+    "quiet": "import pathlib, sys, time\npathlib.Path(sys.argv[1]).touch()\ntime.sleep(60)\n",
+    "stopping": (
+        "import pathlib, signal, sys, time\n"
+        "def stop(*_):\n"
+        "    print('rsmooth: error: interrupted (resumable: rsmooth train --resume x)')\n"
+        "    sys.exit(130)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "pathlib.Path(sys.argv[1]).touch()\n"
+        "time.sleep(60)\n"
+    ),
+    "talking": (
+        "import pathlib, sys, time\n"
+        "print('UserWarning: a person should read this', flush=True)\n"
+        "pathlib.Path(sys.argv[1]).touch()\n"
+        "time.sleep(60)\n"
+    ),
+}
+
+
+def test_a_stopped_sweep_keeps_only_the_logs_that_say_something(
+    tmp_path, monkeypatch, stop_handlers
+):
+    """The sweep creates a run's log before its child has anything to say, and removed only the
+    empty logs of runs that finished: every stop (Ctrl-C, SIGTERM, a kill) left empty logs."""
+    from rsmooth.config import RunConfig
+    from rsmooth.sweep import local
+    from rsmooth.sweep.jobs import Job
+
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    children: list[subprocess.Popen[bytes]] = []
+
+    def spawn_fake(command, env, log, fds):
+        name = Path(log.name).stem.split("__")[0]
+        code = FAKE_CHILDREN[name]
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, str(ready / name)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=tuple(fds),
+        )
+        children.append(child)
+        if len(children) == len(FAKE_CHILDREN):  # all started: stop the sweep
+            deadline = time.monotonic() + 60
+            while len(list(ready.iterdir())) < len(FAKE_CHILDREN):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return child
+
+    class Quiet:
+        def started(self, job):
+            pass
+
+        def finished(self, outcome):
+            pass
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    # left by a sweep killed outright (SIGKILL): its stopped child's line, nothing else
+    (logs / "stopping__seed=0.log").write_text("rsmooth: error: interrupted (resumable: x)\n")
+    monkeypatch.setattr(local, "_spawn", spawn_fake)
+    jobs = [Job(f"{n}/seed=0", tmp_path / n / "seed=0", RunConfig(epochs=1)) for n in FAKE_CHILDREN]
+    with pytest.raises(KeyboardInterrupt):
+        local.run_local([[job] for job in jobs], tmp_path, len(jobs), Quiet())
+    assert all(child.poll() is not None for child in children)
+    assert [p.name for p in logs.iterdir()] == ["talking__seed=0.log"]
+    assert "a person should read this" in (logs / "talking__seed=0.log").read_text()
+    assert not any(is_locked(job.path) for job in jobs)
+
+
+def test_a_log_is_silent_when_empty_or_only_a_stop(tmp_path):
+    from rsmooth.sweep.local import drop_if_silent
+
+    texts = {
+        "empty": "",
+        "stopped": "rsmooth: error: interrupted (resumable: run the sweep again)\n\n",
+        "twice": "rsmooth: error: interrupted (resumable: a)\nrsmooth: error: interrupted (b)\n",
+        "failed": "Traceback (most recent call last):\nOSError: disk full\n",
+        "stopped-after-a-failure": "OSError: disk full\nrsmooth: error: interrupted (x)\n",
+    }
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+        drop_if_silent(tmp_path / name)
+    drop_if_silent(tmp_path / "absent")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["failed", "stopped-after-a-failure"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rsmooth.config import RunConfig
-from rsmooth.runfolder import COMPLETED, DIVERGED, FAILED, FINAL, RunLockedError
+from rsmooth.runfolder import COMPLETED, DIVERGED, FAILED, FINAL, RunLockedError, run_lock
 from rsmooth.sweep.state import RunStatus
 
 
@@ -72,13 +72,18 @@ def worker_python_path() -> str:
 def train_task(config: dict[str, Any], path: str) -> tuple[dict[str, Any], float]:
     """One run on a worker of another process (a Ray task, a submitit job): its summary and
     seconds. resume=True: a new folder starts, an interrupted one continues. The config
-    arrives as values: building it imports the plugins it names first (rsmooth.plugins).
+    arrives as values: building it imports the plugins it names first (rsmooth.parts).
     ``train_run`` takes the folder's lock; a run another process holds is skipped."""
     from rsmooth.engine import train_run
+    from rsmooth.parts import config_from_dict
+    from rsmooth.sweep.restart import start_afresh
 
     began = time.perf_counter()
     try:
-        summary = train_run(RunConfig.from_dict(config), Path(path), resume=True, quiet=True)
+        cfg = config_from_dict(config)
+        with run_lock(path):  # a run without a checkpoint here starts as this sweep plans it
+            start_afresh(Path(path), cfg)
+        summary = train_run(cfg, Path(path), resume=True, quiet=True)
     except RunLockedError:
         summary = {"status": SKIPPED, "error": HELD_ELSEWHERE}
     except Exception as err:  # reported as this run's failure; the sweep goes on

@@ -6,9 +6,10 @@ one GPU. Ownership: before launching a run, the sweep takes the run folder's loc
 sweeps on one out folder share the work without ever training one run twice: a run whose lock
 another process holds is skipped, as a worker on a shared file system would skip it. The
 sweep writes a new run's config.yaml itself (no temporary files) and the child continues the
-folder with --resume. Each child's output goes to ``<out>/logs/<run>.log``; its result is what
-it wrote to summary.json. Stopping the sweep (Ctrl-C, SIGTERM) sends SIGTERM to its children,
-which stop at a resumable point; on Linux they also get SIGTERM if the sweep is killed outright.
+folder with --resume. Each child's output goes to ``<out>/logs/<run>.log``, kept only when it
+says something (see ``drop_if_silent``); its result is what it wrote to summary.json. Stopping
+the sweep (Ctrl-C, SIGTERM) sends SIGTERM to its children, which stop at a resumable point; on
+Linux they also get SIGTERM if the sweep is killed outright.
 """
 
 from __future__ import annotations
@@ -24,13 +25,12 @@ from pathlib import Path
 from typing import IO
 
 from rsmooth import interrupt
+from rsmooth.interrupt import INTERRUPTED
 from rsmooth.runfolder import (
     COMPLETED,
-    CONFIG,
     DIVERGED,
     FAILED,
     LOCK_FD_ENV,
-    RunFolder,
     RunLockedError,
     read_run,
     run_lock,
@@ -44,10 +44,15 @@ from rsmooth.sweep.jobs import (
     one_line,
     worker_python_path,
 )
+from rsmooth.sweep.restart import start_afresh
 
 FINAL_STATUSES = (COMPLETED, DIVERGED, FAILED)
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10.0
+# What a stopped child prints: the run folder already says it (status running), so a log that
+# holds nothing else says nothing (rsmooth.interrupt.Interrupted).
+STOP_LINE = f"rsmooth: error: {INTERRUPTED} "
+SILENT_LOG_BYTES = 4096  # a longer log says something
 
 
 def log_path(out_dir: Path, jobs: Job | Sequence[Job]) -> Path:
@@ -61,12 +66,23 @@ class _Running:
     """A child process and the runs it trains (one, or a pack)."""
 
     def __init__(
-        self, jobs: list[Job], process: subprocess.Popen[bytes], locks: contextlib.ExitStack
+        self,
+        jobs: list[Job],
+        process: subprocess.Popen[bytes],
+        locks: contextlib.ExitStack,
+        log: Path,
     ) -> None:
         self.jobs = jobs
         self.process = process
         self.locks = locks  # released (closed) when the child has ended
+        self.log = log
         self.began = time.perf_counter()
+
+    def close(self) -> None:
+        """After the child ended: drop its log if it said nothing, then release the runs.
+        In this order: while the sweep holds the locks, no other sweep writes to that log."""
+        drop_if_silent(self.log)
+        self.locks.close()
 
 
 def run_local(
@@ -97,10 +113,12 @@ def run_local(
                         listener.started(job)
             for entry in [r for r in running if r.process.poll() is not None]:
                 running.remove(entry)
-                entry.locks.close()
                 seconds = time.perf_counter() - entry.began
-                for job in entry.jobs:
-                    finish(_outcome(job, entry.jobs, entry.process.returncode, seconds, out_dir))
+                code = entry.process.returncode
+                ended = [_outcome(job, entry.jobs, code, seconds, out_dir) for job in entry.jobs]
+                entry.close()  # after _outcome: a dead child's last log line is its error
+                for outcome in ended:
+                    finish(outcome)
             if running:
                 time.sleep(POLL_SECONDS)
             interrupt.check()
@@ -127,9 +145,9 @@ def _launch(unit: list[Job], out_dir: Path) -> tuple[_Running | None, list[Job]]
             if read_run(job.path).status in (COMPLETED, DIVERGED):
                 skipped.append(job)  # another sweep finished it since this one looked
                 continue
-            folder = RunFolder(job.path)
-            if not folder.file(CONFIG).exists():
-                folder.create(job.config)  # validated by the sweep, before any run started
+            # A new run, or one with no checkpoint here (a committed record on a fresh clone):
+            # its config.yaml is this sweep's plan, validated before any run started.
+            start_afresh(job.path, job.config)
             mine.append((job, fd))
         if not mine:
             locks.close()
@@ -138,11 +156,11 @@ def _launch(unit: list[Job], out_dir: Path) -> tuple[_Running | None, list[Job]]
         fds = [fd for _, fd in mine]
         log = log_path(out_dir, jobs)
         log.parent.mkdir(parents=True, exist_ok=True)
-        if len(jobs) == 1:
-            command = [sys.executable, "-m", "rsmooth", "train", "--resume", str(jobs[0].path)]
-            command.append("--quiet")
-        else:
-            command = [sys.executable, "-m", "rsmooth.pack", *(str(j.path) for j in jobs)]
+        drop_if_silent(log)  # left by a sweep killed outright: it could not tidy it
+        # One process trains its runs as one pack (one run: a pack of one), as a user would.
+        command = [sys.executable, "-m", "rsmooth", "train", "--quiet"]
+        for job in jobs:
+            command += ["--resume", str(job.path)]
         env = dict(os.environ)
         env[LOCK_FD_ENV] = ",".join(map(str, fds))
         threads = jobs[0].config.num_threads
@@ -155,7 +173,7 @@ def _launch(unit: list[Job], out_dir: Path) -> tuple[_Running | None, list[Job]]
     except BaseException:
         locks.close()
         raise
-    return _Running(jobs, process, locks), skipped
+    return _Running(jobs, process, locks, log), skipped
 
 
 def _spawn(
@@ -190,8 +208,6 @@ def _outcome(job: Job, unit: list[Job], returncode: int, seconds: float, out_dir
     status = found.status
     log = log_path(out_dir, unit)
     if status in FINAL_STATUSES:
-        if len(unit) == 1 and log.is_file() and log.stat().st_size == 0:
-            log.unlink()  # keep only the logs that say something
         return Outcome(job, status, seconds, summary.get("error") or found.reason or None, summary)
     # The process died without a final summary (killed, out of memory, a usage error).
     try:
@@ -215,7 +231,22 @@ def _stop(running: list[_Running]) -> None:
         except subprocess.TimeoutExpired:
             entry.process.kill()
             entry.process.wait()
-        entry.locks.close()
+        entry.close()
+
+
+def drop_if_silent(log: Path) -> None:
+    """Remove a child's log that says nothing: empty (the sweep creates it before the child
+    has anything to say), or only the line of a stop, which the run folder records anyway.
+    Called only by the sweep that holds the log's runs, when no child writes to it."""
+    try:
+        size = log.stat().st_size
+        if size > SILENT_LOG_BYTES:
+            return
+        lines = log.read_text(errors="replace").splitlines() if size else []
+        if all(line.startswith(STOP_LINE) or not line.strip() for line in lines):
+            log.unlink()
+    except OSError:  # absent (the usual case before a launch), or unreadable: leave it
+        return
 
 
 def _remove_legacy_configs(out_dir: Path) -> None:

@@ -4,7 +4,7 @@ The schema is documented in docs/recipes.md. In short: ``base`` holds the fields
 shares; a list-valued field (under ``grid``, or directly in a variant) is an axis, and the
 runs are the cartesian product of the axes; ``variants`` are sub-experiments whose runs
 are united; every run is repeated for each seed. Every expanded config is resolved
-(``RunConfig.resolve()``) before anything runs, so a bad value fails in one line, naming
+(``resolve(RunConfig)``) before anything runs, so a bad value fails in one line, naming
 the key and the variant, without a run folder being written.
 """
 
@@ -23,6 +23,7 @@ import yaml
 
 from rsmooth.config import RunConfig, coerce, load_yaml_mapping
 from rsmooth.errors import ConfigError, RecipeError
+from rsmooth.parts import resolve
 from rsmooth.plugins import PluginError, load_plugins
 from rsmooth.sweep.naming import run_name
 
@@ -38,7 +39,7 @@ RECIPE_KEYS = (
     "confirm",
     "pack",
 )
-CONFIRM_KEYS = ("trials", "first_seed", "select", "metric")
+CONFIRM_KEYS = ("grid_seeds", "trials", "first_seed", "select", "metric")
 SELECT_SPLITS = ("holdout", "val")
 SELECT_METRICS = ("max", "mean")
 VARIANT_KEYS = ("name", "description", "grid")
@@ -62,9 +63,11 @@ class Variant:
 @dataclass(frozen=True)
 class Confirm:
     """The confirmation stage: after the grid, the best configuration of each variant (chosen
-    on ``select``'s split by ``metric``) runs again on ``trials`` fresh seeds from
-    ``first_seed`` on (docs/recipes.md)."""
+    on ``select``'s split by ``metric``, averaged over the grid's seeds) runs again on
+    ``trials`` fresh seeds from ``first_seed`` on (docs/recipes.md). ``grid_seeds``: the grid's
+    seeds 0..N-1 where the recipe gives them here rather than as ``trials`` or ``seeds``."""
 
+    grid_seeds: int | None = None
     trials: int = 5
     first_seed: int = 100
     select: str = "holdout"
@@ -186,6 +189,15 @@ def _parse_confirm(raw: Any, seeds: tuple[int, ...], source: str) -> Confirm | N
 
 
 def _parse_seeds(values: Mapping[str, Any], source: str) -> tuple[int, ...]:
+    grid_seeds = _grid_seeds(values, source)
+    if grid_seeds is not None:
+        given = [key for key in ("trials", "seeds") if key in values]
+        if given:
+            raise RecipeError(
+                f"{source}: {given[0]} and confirm.grid_seeds (allowed: one of them: both give "
+                "the grid's seeds)"
+            )
+        return tuple(range(grid_seeds))
     if "trials" in values and "seeds" in values:
         raise RecipeError(f"{source}: trials and seeds (allowed: one of them, not both)")
     if "seeds" in values:
@@ -202,6 +214,19 @@ def _parse_seeds(values: Mapping[str, Any], source: str) -> tuple[int, ...]:
             f"{source}: trials: {trials!r} (allowed: an integer in [1, {MAX_TRIALS}])"
         )
     return tuple(range(trials))
+
+
+def _grid_seeds(values: Mapping[str, Any], source: str) -> int | None:
+    """``confirm: grid_seeds: N``: the grid runs on seeds 0..N-1 (None where not given)."""
+    confirm = values.get("confirm")
+    if not isinstance(confirm, dict) or "grid_seeds" not in confirm:
+        return None
+    count = confirm["grid_seeds"]
+    if not _is_int(count) or not 1 <= count <= MAX_TRIALS:
+        raise RecipeError(
+            f"{source}: confirm.grid_seeds: {count!r} (allowed: an integer in [1, {MAX_TRIALS}])"
+        )
+    return int(count)
 
 
 def _parse_variant(raw: Any, index: int, source: str) -> Variant:
@@ -393,30 +418,11 @@ def expand(
     recipe's seeds by 0..trials-1. Runs with identical resolved configs are kept once.
     """
     overrides = dict(overrides or {})
-    for name in overrides:
-        if name in recipe.axis_fields():
-            raise RecipeError(
-                f"--set {name}: {name} is an axis of recipe {recipe.name} "
-                "(allowed: a field that does not vary within the recipe)"
-            )
-        setters = [v.name for v in recipe.variants if name in v.fixed]
-        if setters:
-            raise RecipeError(
-                f"--set {name}: variant {setters[0]} of recipe {recipe.name} sets it "
-                "(allowed: a field of base or one the recipe leaves at its default)"
-            )
+    _check_overrides(recipe, overrides)
     if trials is not None and not 1 <= trials <= MAX_TRIALS:
         raise RecipeError(f"--trials {trials} (allowed: an integer in [1, {MAX_TRIALS}])")
     seeds = tuple(range(trials)) if trials is not None else recipe.seeds
-    planned = len(seeds) * sum(
-        math.prod(len(v) for v in {**recipe.axes, **variant.axes}.values())
-        for variant in recipe.variants
-    )
-    if planned > MAX_RUNS:
-        raise RecipeError(
-            f"{recipe.source}: {planned:,} runs (allowed: at most {MAX_RUNS:,} in one sweep; "
-            "split the recipe or use fewer trials)"
-        )
+    _check_size(recipe, seeds)
     runs: list[PlannedRun] = []
     by_name: dict[str, PlannedRun] = {}
     seen_configs: set[RunConfig] = set()
@@ -453,10 +459,38 @@ def expand(
     return sorted(runs, key=lambda run: order[run.config.seed])
 
 
+def _check_overrides(recipe: Recipe, overrides: Mapping[str, Any]) -> None:
+    for name in overrides:
+        if name in recipe.axis_fields():
+            raise RecipeError(
+                f"--set {name}: {name} is an axis of recipe {recipe.name} "
+                "(allowed: a field that does not vary within the recipe)"
+            )
+        setters = [v.name for v in recipe.variants if name in v.fixed]
+        if setters:
+            raise RecipeError(
+                f"--set {name}: variant {setters[0]} of recipe {recipe.name} sets it "
+                "(allowed: a field of base or one the recipe leaves at its default)"
+            )
+
+
+def _check_size(recipe: Recipe, seeds: tuple[int, ...]) -> None:
+    """Counted before anything is built, so a typo's million runs fail at once."""
+    planned = len(seeds) * sum(
+        math.prod(len(v) for v in {**recipe.axes, **variant.axes}.values())
+        for variant in recipe.variants
+    )
+    if planned > MAX_RUNS:
+        raise RecipeError(
+            f"{recipe.source}: {planned:,} runs (allowed: at most {MAX_RUNS:,} in one sweep; "
+            "split the recipe or use fewer trials)"
+        )
+
+
 def _resolve(recipe: Recipe, variant: Variant, values: dict[str, Any]) -> RunConfig:
     where = f"variant {variant.name}" if variant.name else "base"
     try:
-        return RunConfig().replace(**values).resolve()  # replace: plugin fields too
+        return resolve(RunConfig().replace(**values))  # replace: plugin fields too
     except ConfigError as err:
         shown = ", ".join(f"{k}={v}" for k, v in values.items() if k in recipe.axis_fields())
         at = f" ({shown})" if shown else ""

@@ -55,6 +55,14 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def threads_per_run(jobs: int | None) -> int:
+    """A local run's CPU threads where its config does not set them: a fair share of this
+    machine's CPUs among ``--jobs`` runs at once. It depends on --jobs alone, not on how many
+    runs are left: on the CPU the thread count is part of the arithmetic (rsmooth.sweep.engines),
+    so the last runs of a sweep, or a resumed sweep, must compute as its first runs did."""
+    return max(1, cpu_count() // (jobs or 1))
+
+
 def run_sweep(
     runs: list[PlannedRun],
     out_dir: Path,
@@ -76,7 +84,7 @@ def run_sweep(
     (local: default 1; ray and submitit: default as many as the cluster fits).
     ``gpus_per_run``, ``cpus_per_run``: what each run reserves (ray, submitit);
     ``slurm_partition``, ``timeout_min``: submitit's. ``pack``: up to this many runs train
-    together as one packed model in one process (local executor; rsmooth.pack), where packing
+    together as one packed model in one process (local executor; rsmooth.engine), where packing
     pays (see ``packs``).
     """
     statuses = sweep_status(runs, out_dir)
@@ -85,55 +93,89 @@ def run_sweep(
         return SweepResult(statuses, [])
     out_dir.mkdir(parents=True, exist_ok=True)
     if executor == "local":
-        from rsmooth.sweep.local import run_local
-
-        at_once = max(1, min(jobs or 1, len(todo)))
-        # A fair share of the CPU threads per concurrent run (GPU runs need few: data is on
-        # the device).
-        threads = max(1, cpu_count() // at_once)
-        units = packs(plan_jobs(todo, threads), pack, pack_on_cpu)
-        with SweepProgress(len(todo), at_once, console) as progress:
-            outcomes = run_local(units, out_dir, at_once, progress)
+        outcomes = _run_local(todo, out_dir, jobs, pack, pack_on_cpu, console)
     elif executor == "ray":
-        from rsmooth.sweep.ray_exec import run_ray
-
-        ray_at_once = min(jobs, len(todo)) if jobs else None
-        with SweepProgress(len(todo), ray_at_once or len(todo), console) as progress:
-            outcomes = run_ray(
-                todo,
-                progress,
-                address=ray_address,
-                gpus_per_run=gpus_per_run,
-                cpus_per_run=cpus_per_run,
-                parallel=ray_at_once,
-            )
+        outcomes = _run_ray(todo, jobs, ray_address, gpus_per_run, cpus_per_run, console)
     else:
-        from rsmooth.sweep.submitit_exec import run_submitit
-
-        array_at_once = min(jobs, len(todo)) if jobs else None
-        with SweepProgress(len(todo), array_at_once or len(todo), console) as progress:
-            outcomes = run_submitit(
-                todo,
-                progress,
-                out_dir,
-                partition=slurm_partition,
-                gpus_per_run=gpus_per_run,
-                cpus_per_run=cpus_per_run or 1,
-                timeout_min=timeout_min,
-                parallel=array_at_once,
-            )
+        outcomes = _run_submitit(
+            todo, out_dir, jobs, slurm_partition, gpus_per_run, cpus_per_run, timeout_min, console
+        )
     return SweepResult(statuses, outcomes)
 
 
+def _run_local(
+    todo: list[RunStatus],
+    out_dir: Path,
+    jobs: int | None,
+    pack: int,
+    pack_on_cpu: bool,
+    console: Any,
+) -> list[Outcome]:
+    from rsmooth.sweep.local import run_local
+
+    at_once = max(1, min(jobs or 1, len(todo)))
+    units = packs(plan_jobs(todo, threads_per_run(jobs)), pack, pack_on_cpu)
+    with SweepProgress(len(todo), at_once, console) as progress:
+        return run_local(units, out_dir, at_once, progress)
+
+
+def _run_ray(
+    todo: list[RunStatus],
+    jobs: int | None,
+    address: str | None,
+    gpus_per_run: float | None,
+    cpus_per_run: int | None,
+    console: Any,
+) -> list[Outcome]:
+    from rsmooth.sweep.ray_exec import run_ray
+
+    at_once = min(jobs, len(todo)) if jobs else None
+    with SweepProgress(len(todo), at_once or len(todo), console) as progress:
+        return run_ray(
+            todo,
+            progress,
+            address=address,
+            gpus_per_run=gpus_per_run,
+            cpus_per_run=cpus_per_run,
+            parallel=at_once,
+        )
+
+
+def _run_submitit(
+    todo: list[RunStatus],
+    out_dir: Path,
+    jobs: int | None,
+    partition: str | None,
+    gpus_per_run: float | None,
+    cpus_per_run: int | None,
+    timeout_min: int,
+    console: Any,
+) -> list[Outcome]:
+    from rsmooth.sweep.submitit_exec import run_submitit
+
+    at_once = min(jobs, len(todo)) if jobs else None
+    with SweepProgress(len(todo), at_once or len(todo), console) as progress:
+        return run_submitit(
+            todo,
+            progress,
+            out_dir,
+            partition=partition,
+            gpus_per_run=gpus_per_run,
+            cpus_per_run=cpus_per_run or 1,
+            timeout_min=timeout_min,
+            parallel=at_once,
+        )
+
+
 def packs(jobs: list[Job], size: int, on_cpu: bool = False) -> list[list[Job]]:
-    """The jobs in packs of at most ``size`` runs that may share one (rsmooth.pack.compat),
+    """The jobs in packs of at most ``size`` runs that may share one (rsmooth.engine.packing),
     else one run per unit. On the CPU, packing is off unless ``on_cpu``: there it measured
     slower than separate runs (0.72-0.86x at K = 2-4, docs/performance.md), since a CPU step
     is already ~97% inside its kernels, while a GPU idles between the launches packing saves."""
     if size <= 1 or not jobs:
         return [[job] for job in jobs]
     from rsmooth.engine.environment import select_environment
-    from rsmooth.pack import group_packs
+    from rsmooth.engine.packing import group_packs
 
     cpu = select_environment(jobs[0].config).device.type == "cpu"
     if cpu and not on_cpu:
@@ -165,10 +207,10 @@ def run_recipe(
 
 
 def confirmation_runs(
-    recipe: Recipe, runs: list[PlannedRun], out_dir: Path
+    recipe: Recipe, runs: list[PlannedRun], out_dir: Path, *, record: bool = True
 ) -> tuple[list[PlannedRun], str]:
-    """The confirmation runs when the grid is finished (and selection.json written), else none
-    and why."""
+    """The confirmation runs when the grid is finished (and, with ``record``, selection.json
+    written; a dry run only looks), else none and why."""
     unfinished = [s for s in sweep_status(runs, out_dir) if s.state not in FINAL]
     if unfinished:
         return [], (
@@ -176,7 +218,8 @@ def confirmation_runs(
             f"({unfinished[0].run.name}: {unfinished[0].state})"
         )
     choices = choose(recipe, runs, out_dir)
-    write_choices(recipe, choices, out_dir)
+    if record:
+        write_choices(recipe, choices, out_dir)
     without = [c for c in choices if c.winner is None]
     note = f"{len(choices) - len(without)} winners"
     if without:

@@ -2,7 +2,8 @@
 
 ``completed`` and ``diverged`` runs are final and skipped; ``todo`` (no config.yaml yet) starts
 fresh; ``running`` (interrupted, or training elsewhere) and ``failed`` (an exception, perhaps
-transient) resume from their checkpoint.
+transient) resume from their checkpoint, or restart from scratch where there is none
+(rsmooth.sweep.restart).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from rsmooth.config import ENGINE_FIELDS, RunConfig
 from rsmooth.errors import ConfigError, RsmoothError
-from rsmooth.runfolder import CONFIG, FINAL, TODO, UNREADABLE, is_locked, read_run
+from rsmooth.runfolder import CHECKPOINT, CONFIG, FINAL, TODO, UNREADABLE, is_locked, read_run
 from rsmooth.sweep.recipe import PlannedRun
 
 
@@ -32,7 +33,11 @@ class RunStatus:
 
     @property
     def epochs_left(self) -> int:
-        return 0 if self.state in FINAL else max(0, self.epochs - self.epochs_completed)
+        if self.state in FINAL:
+            return 0
+        # Without a checkpoint here (a committed record on a fresh clone) it starts at epoch 1.
+        kept = self.epochs_completed if (self.path / CHECKPOINT).exists() else 0
+        return max(0, self.epochs - kept)
 
 
 def run_status(run: PlannedRun, out_dir: Path) -> RunStatus:
