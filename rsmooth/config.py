@@ -1,6 +1,6 @@
 """RunConfig: the one frozen description of a training run.
 
-The CLI flags and the YAML recipes build it; ``resolve()`` fills the per-dataset and
+The CLI flags and the YAML recipes build it; ``rsmooth.parts.resolve`` fills the per-dataset and
 per-optimizer defaults (docs/methods.md §2) and validates every field once, before any data
 or GPU work; the resolved config is written verbatim to ``config.yaml`` in the run folder,
 and is enough to repeat the run.
@@ -21,9 +21,47 @@ import yaml
 
 from rsmooth.errors import ConfigError
 
-SCHEMES = ("global", "local", "global+local")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+# ----------------------------------------------------------------------
+# How a pack treats a field (rsmooth/engine/packing.py): K runs trained as one model in one
+# process share some fields and carry others per run. Every field declares which, here where it
+# is declared; a field that declares nothing (a plugin's field without ``pack=``) is treated as
+# shared: runs that differ in it are never packed together (fail closed, never ignored).
+@dataclass(frozen=True)
+class Shared:
+    """Every run of a pack has the same value, because ``why``."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class PerRun:
+    """Runs of a pack may differ here: the mechanism ``by`` carries the value per run.
+    ``unless``: a field whose truthy value makes this one shared after all (``why_unless``)."""
+
+    by: str
+    unless: str | None = None
+    why_unless: str = ""
+
+
+Packing = Shared | PerRun
+
+# The mechanisms that carry a field per run, named once (docs/architecture.md, "One engine").
+SEED = PerRun(
+    "each run's own model init, data order, augmentation and subset, drawn from its seed",
+    unless="holdout",
+    why_unless="each seed holds out its own class-stratified part, so the training-set sizes "
+    "(and batches per epoch) may differ",
+)
+OPTIMIZER = PerRun("each run's own optimizer over its own parameters")
+SCHEDULE = PerRun("each run's own lr and s_t, pure functions of its step")
+OBJECTIVE = PerRun("the objective's per-run (K,) tensors (rsmooth/methods/losses.py)")
+STEP_RULE = PerRun("the step rule's per-run (K,) hyperparameters (rsmooth/methods/step_rules.py)")
+TRANSFORM = PerRun("each run's own gradient transform over its own gradients")
+DATA = Shared("one data set feeds the pack")
 
 
 def _field(
@@ -31,11 +69,13 @@ def _field(
     group: str,
     help: str,
     *,
+    pack: Packing,
     identity: bool = True,
     short: str | None = None,
     label: str = "always",
 ) -> Any:
-    """A config field. ``identity=False``: the field says where or how fast a run computes, not
+    """A config field. ``pack``: how a pack of runs treats it (Shared or PerRun, above).
+    ``identity=False``: the field says where or how fast a run computes, not
     what (device, threads, ...): runs differing only there are trials of one configuration.
     ``short``: the name a method label uses (``gr_gamma`` -> ``γ``; "" shows the value alone).
     ``label="changed"``: a label shows the field only when it is not at its default."""
@@ -45,6 +85,7 @@ def _field(
         "identity": identity,
         "short": short,
         "label": label,
+        "pack": pack,
     }
     return dataclasses.field(default=default, metadata=metadata)
 
@@ -52,146 +93,243 @@ def _field(
 @dataclass(frozen=True)
 class RunConfig:
     # --- data (rsmooth/data) ---
-    data: str = _field("fashion-mnist", "data", "data set")
+    data: str = _field("fashion-mnist", "data", "data set", pack=DATA)
     data_dir: str | None = _field(
         None,
         "data",
         "folder holding the data set's files (default: the data set's own folder)",
         identity=False,
+        pack=DATA,
     )
     download: bool = _field(
         False,
         "data",
         "download with torchvision when the files are missing (needs network)",
         identity=False,
+        pack=DATA,
     )
     subset: float = _field(
         1.0,
         "data",
         "train on this seeded, uniformly random fraction of the training set (paper Table 2)",
+        pack=Shared("equal training-set sizes give every run the same batches per step"),
     )
     holdout: float = _field(
         0.0,
         "data",
         "hold out this seeded, class-stratified fraction of the training set (after --subset): "
         "never trained on, evaluated every epoch (holdout_acc) for selection",
+        pack=Shared("equal training-set sizes give every run the same batches per step"),
     )
     val_start: float = _field(
         0.0,
         "data",
         "evaluate the validation (test) split only in epochs past this fraction of training: "
         "0.9 keeps the paper's mean metric (last 10%) and saves the evaluations before",
+        pack=Shared("the runs are evaluated in the same epochs"),
     )
     # --- model (rsmooth/models) ---
-    model: str = _field("resnet20", "model", "model architecture")
+    model: str = _field(
+        "resnet20", "model", "model architecture", pack=Shared("one architecture is packed")
+    )
     # --- schedule ---
     epochs: int | None = _field(
         None,
         "schedule",
         "epochs (default: the paper's per data set: Fashion-MNIST 48, CIFAR 160, SVHN 100)",
+        pack=Shared("the runs step in lockstep"),
     )
-    batch_size: int = _field(128, "schedule", "training batch size (paper: 128)")
+    batch_size: int = _field(
+        128,
+        "schedule",
+        "training batch size (paper: 128)",
+        pack=Shared("the runs step in lockstep on equal batches"),
+    )
     lr: float | None = _field(
         None,
         "schedule",
         "initial lr (default: the optimizer's: sgd 0.1, adam/adamw/adan 1e-3, adagrad 1e-2)",
+        pack=SCHEDULE,
     )
-    lr_schedule: str = _field("step", "schedule", "learning-rate schedule (paper: step)")
+    lr_schedule: str = _field(
+        "step", "schedule", "learning-rate schedule (paper: step)", pack=SCHEDULE
+    )
     lr_drop_at: float = _field(
-        0.75, "schedule", "step schedule: fraction of training at which the lr drops (paper: 0.75)"
+        0.75,
+        "schedule",
+        "step schedule: fraction of training at which the lr drops (paper: 0.75)",
+        pack=SCHEDULE,
     )
     lr_drop_factor: float = _field(
         0.01,
         "schedule",
         "step schedule: lr multiplier after the drop (paper: 0.1 -> 0.001, i.e. 0.01)",
+        pack=SCHEDULE,
     )
     # --- optimizer (rsmooth/methods/optimizers.py) ---
-    optimizer: str = _field("sgd", "optimizer", "optimizer")
-    momentum: float = _field(0.9, "optimizer", "SGD momentum (paper: 0.9)")
-    nesterov: bool = _field(False, "optimizer", "SGD with Nesterov momentum")
+    optimizer: str = _field("sgd", "optimizer", "optimizer", pack=OPTIMIZER)
+    momentum: float = _field(0.9, "optimizer", "SGD momentum (paper: 0.9)", pack=OPTIMIZER)
+    nesterov: bool = _field(False, "optimizer", "SGD with Nesterov momentum", pack=OPTIMIZER)
     weight_decay: float | None = _field(
         None,
         "optimizer",
         "weight decay (default: 1e-4 CIFAR/SVHN, 1e-3 Fashion-MNIST; adamw 1e-2, adan 0.02)",
         short="wd",
+        pack=OPTIMIZER,
     )
     # --- loss (rsmooth/methods/losses.py) ---
-    loss: str = _field("mse", "loss", "base loss (paper: mse, on softmax outputs)")
+    loss: str = _field("mse", "loss", "base loss (paper: mse, on softmax outputs)", pack=OBJECTIVE)
     label_smoothing: float = _field(
-        0.0, "loss", "label smoothing epsilon (paper Table 3: 0.1)", short="eps"
+        0.0,
+        "loss",
+        "label smoothing epsilon (paper Table 3: 0.1)",
+        short="eps",
+        pack=OBJECTIVE,
     )
     flood: float | None = _field(
-        None, "loss", "flooding level b: train on |L - b| + b (Ishida et al. 2020)"
+        None,
+        "loss",
+        "flooding level b: train on |L - b| + b (Ishida et al. 2020)",
+        pack=OBJECTIVE,
     )
     # --- residual smoothing (rsmooth/methods/smoothing.py); off unless anneal is set ---
     anneal: str | None = _field(
-        None, "residual smoothing", "turn residual smoothing on with this s_t schedule"
+        None,
+        "residual smoothing",
+        "turn residual smoothing on with this s_t schedule",
+        pack=SCHEDULE,
     )
     scheme: str | None = _field(
         None,
         "residual smoothing",
         "smoothing scheme: global (alpha 0), local (constant s0), global+local (default)",
         short="",
+        pack=OBJECTIVE,
     )
     b: float = _field(
-        0.5, "residual smoothing", "scale b of the annealing distribution (paper grid 0.1..0.9)"
+        0.5,
+        "residual smoothing",
+        "scale b of the annealing distribution (paper grid 0.1..0.9)",
+        pack=SCHEDULE,
     )
     mu: float = _field(
         0.75,
         "residual smoothing",
         "peak of the annealing distribution, as a fraction of training (paper: 0.75)",
         label="changed",
+        pack=SCHEDULE,
     )
     alpha: float | None = _field(
         None,
         "residual smoothing",
         "steepness alpha of the local sigmoid (default: 0 for global, else 1)",
+        pack=OBJECTIVE,
     )
     s0: float = _field(
-        1.0, "residual smoothing", "constant s of the local scheme (anneal constant)"
+        1.0,
+        "residual smoothing",
+        "constant s of the local scheme (anneal constant)",
+        pack=SCHEDULE,
     )
     detach_kappa: bool = _field(
         True,
         "residual smoothing",
         "treat kappa as fixed layer weights (no gradient through kappa)",
         short="kappa-grad",
+        pack=Shared("the smoothing loss of a pack has one graph"),
     )
     layers: int = _field(
-        1, "residual smoothing", "apply the smoothing layer W this many times", label="changed"
+        1,
+        "residual smoothing",
+        "apply the smoothing layer W this many times",
+        label="changed",
+        pack=Shared("the smoothing loss of a pack applies W the same number of times"),
     )
     # --- gradient transform (rsmooth/methods/transforms.py) ---
     grad_transform: str = _field(
-        "none", "gradient transform", "gradient transform between backward and the optimizer"
+        "none",
+        "gradient transform",
+        "gradient transform between backward and the optimizer",
+        pack=TRANSFORM,
     )
     # --- step rule (rsmooth/methods/step_rules.py) ---
-    step_rule: str = _field("plain", "step rule", "how one step's gradient is computed")
-    rho: float = _field(0.05, "step rule", "SAM radius rho")
-    gr_gamma: float = _field(0.01, "step rule", "gradient-regularization strength gamma", short="γ")
+    step_rule: str = _field(
+        "plain",
+        "step rule",
+        "how one step's gradient is computed",
+        pack=Shared("one pack runs one step rule's passes"),
+    )
+    rho: float = _field(0.05, "step rule", "SAM radius rho", pack=STEP_RULE)
+    gr_gamma: float = _field(
+        0.01, "step rule", "gradient-regularization strength gamma", short="γ", pack=STEP_RULE
+    )
     gr_eps: float = _field(
-        0.01, "step rule", "finite-difference step eps of gr-forward / gr-backward", short="ε"
+        0.01,
+        "step rule",
+        "finite-difference step eps of gr-forward / gr-backward",
+        short="ε",
+        pack=STEP_RULE,
     )
     gr_normalize: bool = _field(
-        False, "step rule", "finite-difference step eps/||g|| instead of eps", short="normalized"
+        False,
+        "step rule",
+        "finite-difference step eps/||g|| instead of eps",
+        short="normalized",
+        pack=STEP_RULE,
     )
     # --- engine ---
-    seed: int = _field(0, "engine", "random seed (model init, data order, augmentation, subset)")
-    device: str = _field("auto", "engine", "device: auto, cpu, cuda", identity=False)
+    seed: int = _field(
+        0, "engine", "random seed (model init, data order, augmentation, subset)", pack=SEED
+    )
+    device: str = _field(
+        "auto",
+        "engine",
+        "device: auto, cpu, cuda",
+        identity=False,
+        pack=Shared("one model lives on one device"),
+    )
     precision: str = _field(
         "auto",
         "engine",
         "precision: auto (bf16 on cuda and on CPUs with native bf16, else fp32), fp32, bf16",
         identity=False,
+        pack=Shared("one forward pass runs at one precision"),
     )
     channels_last: bool | None = _field(
         None,
         "engine",
         "channels_last memory format (default: on; measured faster on cuda and cpu)",
         identity=False,
+        pack=Shared("one forward pass has one memory format"),
     )
-    compile: bool = _field(False, "engine", "torch.compile the model", identity=False)
-    eval_batch_size: int = _field(1000, "engine", "validation batch size", identity=False)
+    compile: bool = _field(
+        False,
+        "engine",
+        "torch.compile the model",
+        identity=False,
+        pack=Shared("one model is compiled or not"),
+    )
+    deterministic: bool = _field(
+        False,
+        "engine",
+        "deterministic kernels (cuDNN autotuning off, torch.use_deterministic_algorithms): GPU "
+        "runs repeat bit for bit; CPU runs already do, there it is only recorded",
+        identity=False,
+        pack=Shared("one process runs one set of kernels"),
+    )
+    eval_batch_size: int = _field(
+        1000,
+        "engine",
+        "validation batch size",
+        identity=False,
+        pack=Shared("the runs are evaluated on the same batches"),
+    )
     num_threads: int | None = _field(
-        None, "engine", "CPU threads for this run (sweeps split the cores)", identity=False
+        None,
+        "engine",
+        "CPU threads for this run (sweeps split the cores)",
+        identity=False,
+        pack=Shared("one process has one thread count"),
     )
     # Modules of the user's own parts (rsmooth.plugins), imported before the rest of a config is
     # read: config.yaml names them, so every process that reads it knows their parts and fields.
@@ -200,12 +338,20 @@ class RunConfig:
         "plugins",
         "modules of your own parts, imported before the config is read (--plugin, plugins:)",
         identity=False,
+        pack=Shared("every run of a pack imports the same modules"),
     )
     # Fields declared by plugin parts (declare_field), as sorted (name, value) pairs; config.yaml
     # writes them as top-level keys like every other field.
     extra: tuple[tuple[str, Any], ...] = dataclasses.field(
         default=(),
-        metadata={"group": "plugins", "help": "", "identity": True, "short": None, "label": ""},
+        metadata={
+            "group": "plugins",
+            "help": "",
+            "identity": True,
+            "short": None,
+            "label": "",
+            "pack": PerRun("the part that declares each field"),
+        },
     )
 
     # ------------------------------------------------------------------
@@ -247,11 +393,8 @@ class RunConfig:
     def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
         """Build from YAML-like values, coercing types; unknown keys fail with the valid ones.
 
-        The plugins the values name are imported first: their parts' fields are keys here."""
-        from rsmooth.plugins import load_plugins
-
-        plugins = next((v for k, v in values.items() if str(k) == "plugins"), ())
-        load_plugins(coerce("plugins", plugins))
+        A plugin's fields are keys here once its module is imported: ``rsmooth.parts.
+        config_from_dict`` imports the plugins the values name first."""
         coerced: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, value in values.items():
@@ -264,110 +407,40 @@ class RunConfig:
                 raise UnknownKeyError(str(key), field_names())
         return cls(**coerced, extra=_extra_pairs(extra))
 
-    @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> RunConfig:
-        values = load_yaml_mapping(path, "config")
-        values.update(overrides)
-        return cls.from_dict(values)
-
-    # ------------------------------------------------------------------
-    def resolve(self) -> RunConfig:
-        """Fill defaults and validate every field; returns the config a run uses."""
-        from rsmooth.plugins import load_plugins
-        from rsmooth.registry import load_parts
-
-        load_plugins(self.plugins)
-        registries = load_parts()
-        for field, registry in registries.items():
-            value = self.get(field)
-            if value is not None or not registry.optional:
-                registry.get(value)
-        _choice("device", self.device, DEVICES)
-        _choice("precision", self.precision, PRECISIONS)
-
-        dataset = registries["data"].get(self.data)
-        optimizer = registries["optimizer"].get(self.optimizer)
-        from rsmooth.methods.optimizers import missing_package  # config.py is imported first
-
-        if missing := missing_package(self.optimizer):
-            raise ConfigError(
-                "optimizer",
-                self.optimizer,
-                f"an optimizer whose package is installed; {self.optimizer} needs "
-                f"{missing} (pip install {missing})",
-            )
-        changes: dict[str, Any] = {}
-        if self.epochs is None:
-            changes["epochs"] = dataset.default_epochs
-        if self.lr is None:
-            changes["lr"] = optimizer.default_lr
-        if self.weight_decay is None:
-            changes["weight_decay"] = (
-                optimizer.default_weight_decay
-                if optimizer.default_weight_decay is not None
-                else dataset.default_weight_decay(self.smoothing)
-            )
-        if self.anneal is not None:
-            scheme = self.scheme or ("local" if self.anneal == "constant" else "global+local")
-            _choice("scheme", scheme, SCHEMES)
-            changes["scheme"] = scheme
-            if self.alpha is None:
-                changes["alpha"] = 0.0 if scheme == "global" else 1.0
-        cfg = self.replace(**changes)
-        cfg._validate()
-        return cfg
+    def check_fields(self) -> None:
+        """The schema's own rules: every field in its range, whichever parts the run uses
+        (the parts check their own rules: rsmooth.parts.resolve)."""
+        check_choice("device", self.device, DEVICES)
+        check_choice("precision", self.precision, PRECISIONS)
+        self._validate()
 
     def _validate(self) -> None:
-        _positive_int("epochs", self.epochs)
-        _positive_int("batch_size", self.batch_size)
-        _positive_int("eval_batch_size", self.eval_batch_size)
-        _positive_int("layers", self.layers)
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_int("eval_batch_size", self.eval_batch_size)
+        check_positive_int("layers", self.layers)
         if self.num_threads is not None:
-            _positive_int("num_threads", self.num_threads)
+            check_positive_int("num_threads", self.num_threads)
         # torch.manual_seed takes 64-bit seeds; data and init seeds are derived from it.
-        _int_in_range("seed", self.seed, 0, MAX_SEED)
-        _in_range("subset", self.subset, 0.0, 1.0, low_open=True)
-        _in_range("holdout", self.holdout, 0.0, 1.0, high_open=True)
-        _in_range("val_start", self.val_start, 0.0, 1.0, high_open=True)
-        _positive("lr", self.lr)
-        _in_range("lr_drop_at", self.lr_drop_at, 0.0, 1.0)
-        _in_range("lr_drop_factor", self.lr_drop_factor, 0.0, 1.0, low_open=True)
-        _in_range("momentum", self.momentum, 0.0, 1.0, high_open=True)
+        check_int_in_range("seed", self.seed, 0, MAX_SEED)
+        check_in_range("subset", self.subset, 0.0, 1.0, low_open=True)
+        check_in_range("holdout", self.holdout, 0.0, 1.0, high_open=True)
+        check_in_range("val_start", self.val_start, 0.0, 1.0, high_open=True)
+        check_positive("lr", self.lr)
+        check_in_range("lr_drop_at", self.lr_drop_at, 0.0, 1.0)
+        check_in_range("lr_drop_factor", self.lr_drop_factor, 0.0, 1.0, low_open=True)
+        check_in_range("momentum", self.momentum, 0.0, 1.0, high_open=True)
         # An infinite weight decay, flood level or penalty can only diverge: finite values only.
-        _finite_at_least("weight_decay", self.weight_decay, 0.0)
-        _in_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        check_finite_at_least("weight_decay", self.weight_decay, 0.0)
+        check_in_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
         if self.flood is not None:
-            _finite_at_least("flood", self.flood, 0.0)
-        _positive("rho", self.rho)
-        _finite_at_least("gr_gamma", self.gr_gamma, 0.0)
-        _positive("gr_eps", self.gr_eps)
+            check_finite_at_least("flood", self.flood, 0.0)
+        check_positive("rho", self.rho)
+        check_finite_at_least("gr_gamma", self.gr_gamma, 0.0)
+        check_positive("gr_eps", self.gr_eps)
         for name, value in self.extra:
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(name, value, "a finite number")
-        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
-            raise ConfigError("nesterov", True, "only with optimizer sgd and momentum > 0")
-        if self.smoothing:
-            _positive("b", self.b)
-            _in_range("mu", self.mu, 0.0, 1.0)
-            _finite_at_least("alpha", self.alpha, 0.0)
-            _in_range("s0", self.s0, 0.0, 1.0)
-            if self.loss != "mse":
-                raise ConfigError("loss", self.loss, "mse when residual smoothing is on (--anneal)")
-            if self.scheme == "global" and self.alpha != 0:
-                raise ConfigError("alpha", self.alpha, "0 for scheme global (eq. 15)")
-            if (self.scheme == "local") != (self.anneal == "constant"):
-                raise ConfigError(
-                    "scheme", self.scheme, "local exactly when anneal is constant (eq. 17)"
-                )
-        elif self.scheme is not None or self.alpha is not None:
-            field = "scheme" if self.scheme is not None else "alpha"
-            raise ConfigError(
-                field, getattr(self, field), "only with residual smoothing (--anneal)"
-            )
-        if self.compile and self.step_rule == "gr-db":
-            raise ConfigError(
-                "compile", True, "false with step_rule gr-db (double backward is not compiled)"
-            )
 
 
 MAX_SEED = 2**63 - 1
@@ -385,6 +458,9 @@ class ConfigField:
     help: str = ""
     group: str = "plugins"
     short: str | None = None  # the name a method label uses
+    # How a pack treats it (Shared, PerRun); None: undeclared, so runs that differ in it are
+    # never packed together (rsmooth/engine/packing.py).
+    pack: Packing | None = None
 
 
 EXTRA_FIELDS: dict[str, ConfigField] = {}
@@ -421,6 +497,14 @@ def field_info(name: str) -> dict[str, Any]:
             "label": "always",
         }
     return dict(_METADATA[name])
+
+
+def field_packing(name: str) -> Packing | None:
+    """How a pack treats field ``name`` (None: it declares nothing, so it cannot vary in a
+    pack)."""
+    if name in EXTRA_FIELDS:
+        return EXTRA_FIELDS[name].pack
+    return _METADATA[name]["pack"]
 
 
 _METADATA = {f.name: f.metadata for f in fields(RunConfig)}
@@ -573,32 +657,32 @@ def _as_int(name: str, value: Any) -> int:
     return int(as_float)
 
 
-def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(name, value, allowed)
 
 
-def _positive_int(name: str, value: int | None) -> None:
+def check_positive_int(name: str, value: int | None) -> None:
     if value is None or value < 1:
         raise ConfigError(name, value, "an integer >= 1")
 
 
-def _int_in_range(name: str, value: int, low: int, high: int) -> None:
+def check_int_in_range(name: str, value: int, low: int, high: int) -> None:
     if not low <= value <= high:
         raise ConfigError(name, value, f"an integer in [{low}, {high}]")
 
 
-def _finite_at_least(name: str, value: float | None, low: float) -> None:
+def check_finite_at_least(name: str, value: float | None, low: float) -> None:
     if value is None or not math.isfinite(value) or value < low:
         raise ConfigError(name, value, f"a finite number >= {low:g}")
 
 
-def _positive(name: str, value: float | None) -> None:
+def check_positive(name: str, value: float | None) -> None:
     if value is None or not math.isfinite(value) or value <= 0:
         raise ConfigError(name, value, "a finite number > 0")
 
 
-def _in_range(
+def check_in_range(
     name: str,
     value: float | None,
     low: float,

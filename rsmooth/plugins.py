@@ -4,11 +4,12 @@ process before it reads a config.
 
 Two ways to name one. An installed package declares an entry point in the group
 ``rsmooth.plugins`` (its value: the module to import); installed plugins are imported
-wherever the built-in parts are (``load_parts``). A module of yours is named by
+wherever the built-in parts are (``rsmooth.parts.load_parts``). A module of yours is named by
 ``--plugin MODULE`` (``train``, ``sweep``) or a recipe's ``plugins:``; the names go into the
 run's config (``plugins``, written to config.yaml), and building a config from its values
-(``RunConfig.from_dict``) imports them first, so a resumed run, a sweep's child process, a
-Ray worker and a cluster job all know the parts before they read the rest of the config.
+(``rsmooth.parts.config_from_dict``) imports them first, so a resumed run, a sweep's child
+process, a Ray worker and a cluster job all know the parts before they read the rest of the
+config.
 
 Order: the built-in parts, then the installed plugins (by entry-point name), then the named
 modules in the order given. Each is imported once per process (Python's module cache). A
@@ -51,16 +52,15 @@ def load_installed() -> None:
 
 
 def load_plugins(names: Iterable[str] = ()) -> None:
-    """The built-in parts, the installed plugins, then the modules ``names`` in order.
+    """The installed plugins, then the modules ``names`` in order (``rsmooth.parts.load_parts``
+    imports the built-in parts first).
 
     Does nothing (imports no torch) where there is nothing to load; raises PluginError, one
     line naming the module and where it was looked for, when one cannot be imported."""
     names = tuple(names)
     if not names and not installed_plugins():
         return
-    from rsmooth.registry import load_parts
-
-    load_parts()
+    load_installed()
     for name in names:
         _import(name, "plugin")
 

@@ -11,11 +11,12 @@ ones. A field a part needs that RunConfig lacks is declared in ``fields`` as a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Generic, TypeVar, cast
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, cast
 
-from rsmooth.config import ConfigField, declare_field
+from rsmooth.config import ConfigField, RunConfig, declare_field
 from rsmooth.errors import ConfigError
 
 T = TypeVar("T")
@@ -27,6 +28,10 @@ class Entry(Generic[T]):
     part: T
     fields: tuple[str, ...]  # the config fields this part reads (beyond the selecting field)
     title: str  # display name (tables, figures); may hold {field} placeholders for labels
+    # What else readers need to know of the part, e.g. a step rule's gradient evaluations per
+    # step ("gradient_evaluations": report --cost) or a model's packed form ("packed").
+    info: Mapping[str, Any] = field(default_factory=dict)
+    module: str = ""  # the module that registered it (rsmooth.* for the built-ins)
 
 
 class Registry(Generic[T]):
@@ -61,6 +66,7 @@ class Registry(Generic[T]):
         *,
         fields: Sequence[str | ConfigField] = (),
         title: str | None = None,
+        **info: Any,
     ) -> Callable[[P], P]:
         names = []
         for spec in fields:
@@ -73,7 +79,8 @@ class Registry(Generic[T]):
         def add(part: P) -> P:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._entries[name] = Entry(cast(T, part), tuple(names), title or name)
+            module = sys._getframe(1).f_globals.get("__name__", "")  # the registering module
+            self._entries[name] = Entry(cast(T, part), tuple(names), title or name, info, module)
             return part
 
         return add
@@ -88,6 +95,16 @@ class Registry(Generic[T]):
         """The config fields the part ``name`` reads; () for an unknown name."""
         entry = self._entries.get(name)
         return entry.fields if entry else ()
+
+    def info(self, name: str) -> Mapping[str, Any]:
+        """What the part ``name`` declared beyond its fields ({} for an unknown name)."""
+        entry = self._entries.get(name)
+        return entry.info if entry else {}
+
+    def module(self, name: str) -> str:
+        """The module that registered ``name`` ("" for an unknown name)."""
+        entry = self._entries.get(name)
+        return entry.module if entry else ""
 
     def title(self, name: str) -> str:
         entry = self._entries.get(name)
@@ -114,13 +131,26 @@ class Registry(Generic[T]):
 REGISTRIES: dict[str, Registry] = {}
 
 
-def load_parts() -> dict[str, Registry]:
-    """Import every module that registers built-in parts, then the installed plugins
-    (rsmooth.plugins); returns REGISTRIES (imports torch)."""
-    import rsmooth.data  # noqa: F401
-    import rsmooth.methods  # noqa: F401
-    import rsmooth.models  # noqa: F401
-    from rsmooth.plugins import load_installed
+# ----------------------------------------------------------------------------- resolution hooks
+# A part that fills defaults or has rules of its own registers them here, where it is defined
+# (the SGD-only Nesterov check beside SGD, smoothing's rules beside the anneals): the config
+# schema below knows no part, and rsmooth.parts.resolve runs these after its own checks.
+Fill = Callable[[RunConfig], Mapping[str, Any]]  # cfg -> the fields to set (defaults)
+Check = Callable[[RunConfig], None]  # cfg (filled) -> raises ConfigError on a broken rule
+FILLS: list[Fill] = []
+CHECKS: list[Check] = []
 
-    load_installed()
-    return REGISTRIES
+
+def fills(hook: Fill) -> Fill:
+    """Register a part's defaults: ``hook(cfg)`` returns the fields to set, in order."""
+    if hook not in FILLS:
+        FILLS.append(hook)
+    return hook
+
+
+def checks(hook: Check) -> Check:
+    """Register a part's rule: ``hook(cfg)`` raises ConfigError where the filled config breaks
+    it."""
+    if hook not in CHECKS:
+        CHECKS.append(hook)
+    return hook

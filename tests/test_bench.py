@@ -4,27 +4,33 @@ import json
 
 import pytest
 
-from rsmooth.bench import METHODS, BenchSettings, not_runnable, run_bench
+from rsmooth.bench import METHODS, BenchSettings, not_runnable, run_bench, target
 from rsmooth.config import RunConfig
 from rsmooth.errors import ConfigError
-from rsmooth.methods import STEP_RULES
+from rsmooth.parts import load_parts, resolve
 from tests.cli import invoke
 
 
-def test_every_bench_method_is_a_valid_config():
+def test_the_bench_times_every_registered_part_of_a_method():
     for changes in METHODS.values():
-        cfg = RunConfig(**changes).resolve()
-        assert cfg.step_rule in STEP_RULES
+        resolve(RunConfig(**changes))
+    for field in ("loss", "anneal", "grad_transform", "step_rule", "optimizer"):
+        registry = load_parts()[field]
+        default = RunConfig().to_dict()[field]
+        for name in registry.names():
+            if registry.module(name).startswith("rsmooth."):  # not a test's own part
+                assert name == default or METHODS.get(name) == {field: name}, name
+    assert target(METHODS["sam"]) == pytest.approx(2.1) and target(METHODS["agr"]) == 1.05
 
 
 @pytest.mark.parametrize("data", ["fashion-mnist", "cifar10"])
 def test_bench_runs_both_tables(data):
-    base = RunConfig(data=data, batch_size=4, epochs=1, num_threads=1).resolve()
+    base = resolve(RunConfig(data=data, batch_size=4, epochs=1, num_threads=1))
     settings = BenchSettings.checked(
-        base, methods=["sgd", "smoothing", "sam"], steps=1, rounds=2, warmup=1
+        base, methods=["sgd", "logistic", "sam"], steps=1, rounds=2, warmup=1
     )
     result = run_bench(base, settings, progress=lambda text: None)
-    assert [row["method"] for row in result["methods"]] == ["sgd", "smoothing", "sam"]
+    assert [row["method"] for row in result["methods"]] == ["sgd", "logistic", "sam"]
     assert result["methods"][0]["ratio_to_sgd"] == 1.0
     for row in result["methods"]:  # the median of the per-round ratios, which are shown too
         per_round = row["ratio_per_round"]
@@ -34,12 +40,12 @@ def test_bench_runs_both_tables(data):
     assert all(row["median_step_ms"] > 0 for row in result["methods"])
     assert [row["loop"] for row in result["engine"]] == ["plain loop", "engine"]
     assert result["engine_speedup"] > 0
-    assert "| smoothing |" in result["markdown"] and "plain PyTorch" in result["markdown"]
+    assert "| logistic |" in result["markdown"] and "plain PyTorch" in result["markdown"]
     json.dumps({k: v for k, v in result.items() if k != "markdown"})
 
 
 def test_bench_times_packed_runs_against_separate_ones():
-    base = RunConfig(batch_size=4, epochs=1, num_threads=1).resolve()
+    base = resolve(RunConfig(batch_size=4, epochs=1, num_threads=1))
     settings = BenchSettings.checked(
         base, steps=1, rounds=2, warmup=0, engine=False, methods_table=False, packs=(1, 2)
     )
@@ -54,7 +60,7 @@ def test_bench_times_packed_runs_against_separate_ones():
 
 def test_a_default_bench_leaves_out_a_method_whose_package_is_missing(monkeypatch):
     monkeypatch.setattr("rsmooth.methods.optimizers.find_spec", lambda module: None)
-    base = RunConfig(batch_size=4, epochs=1, num_threads=1).resolve()
+    base = resolve(RunConfig(batch_size=4, epochs=1, num_threads=1))
     settings = BenchSettings.checked(base, steps=1, rounds=1, warmup=0, engine=False)
     assert "adan" not in settings.methods and "adamw" in settings.methods
     assert not_runnable(base) == {"adan": "pytorch-optimizer"}

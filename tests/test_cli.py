@@ -12,7 +12,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -180,7 +183,7 @@ def test_a_sweep_on_cuda_without_a_device_fails_before_any_run(tmp_path, data, c
 
 # ----------------------------------------------------------------------------- after the start
 def test_a_full_disk_mid_run_is_exit_4_one_line_and_resumable(tmp_path, data, capsys, monkeypatch):
-    from rsmooth.engine import trainer
+    from rsmooth.engine import lifecycle as trainer
 
     save = trainer.save_checkpoint
     out = tmp_path / "run"
@@ -202,7 +205,7 @@ def test_a_full_disk_mid_run_is_exit_4_one_line_and_resumable(tmp_path, data, ca
 
 
 def test_a_run_folder_removed_mid_run_is_exit_4_one_line(tmp_path, data, capsys, monkeypatch):
-    from rsmooth.engine import trainer
+    from rsmooth.engine import lifecycle as trainer
 
     save = trainer.save_checkpoint
     out = tmp_path / "run"
@@ -215,6 +218,7 @@ def test_a_run_folder_removed_mid_run_is_exit_4_one_line(tmp_path, data, capsys,
     monkeypatch.setattr(trainer, "save_checkpoint", removed_at_epoch_2)
     line = one_line_error(invoke(["train", *tiny(data), "--out", out], capsys), code=4)
     assert "failed in epoch 2 (FileNotFoundError" in line
+    assert f"{out} is gone: nothing of it survives" in line and "intact" not in line
 
 
 def test_resume_of_a_folder_another_process_trains_is_refused(tmp_path, data, capsys):
@@ -269,6 +273,69 @@ def test_one_damaged_run_never_breaks_report_or_plot(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- signals
+INTERRUPTED = "rsmooth: error: interrupted (resumable: run the same command again)"
+
+
+@contextmanager
+def sigterm_when(ready: Callable[[], bool]) -> Iterator[None]:
+    """SIGTERM to this process as soon as ``ready()`` (polled from a thread), as a job
+    scheduler or a user's `kill` would send it while a command runs."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            if ready():
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
+def test_an_interrupted_train_says_how_to_resume(tmp_path, data, capsys, stop_handlers):
+    out = tmp_path / "run"
+    with sigterm_when((out / "checkpoint.pt").exists):  # one epoch done and saved
+        result = invoke(["train", *tiny(data), "--epochs", "500", "--out", out], capsys)
+    line = one_line_error(result, code=130)
+    assert line == f"rsmooth: error: interrupted (resumable: rsmooth train --resume {out})"
+    assert json.loads((out / "summary.json").read_text())["status"] == "running"
+
+
+def test_an_interrupted_sweep_says_so_in_one_line(
+    tmp_path, data, capsys, monkeypatch, stop_handlers
+):
+    from rsmooth.sweep import runner
+
+    def stopped_while_running(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        while True:
+            time.sleep(0.01)
+
+    monkeypatch.setattr(runner, "run_recipe", stopped_while_running)
+    args = ["sweep", recipe(tmp_path, data), "--out", tmp_path / "out"]
+    assert one_line_error(invoke(args, capsys), code=130) == INTERRUPTED
+
+
+def test_a_stop_that_reaches_typer_is_still_one_line(capsys, stop_handlers):
+    """Typer turns a KeyboardInterrupt that leaves a command into a returned 130; `main` must
+    still say what happened and how to go on, whatever the command."""
+    from rsmooth.cli.app import app
+
+    @app.command("stop-now", hidden=True)
+    def stop_now() -> None:
+        raise KeyboardInterrupt
+
+    try:
+        assert one_line_error(invoke(["stop-now"], capsys), code=130) == INTERRUPTED
+    finally:
+        app.registered_commands.pop()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_stopping_a_background_sweep_stops_its_runs(tmp_path, data, stop):
@@ -283,7 +350,9 @@ def test_stopping_a_background_sweep_stops_its_runs(tmp_path, data, stop):
         [sys.executable, "-m", "rsmooth", "sweep", str(path), "--out", str(tmp_path / "out")],
         cwd=REPO,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     metrics = tmp_path / "out" / "weight_decay=0.001" / "seed=0" / "metrics.jsonl"
     deadline = time.monotonic() + 120
@@ -292,8 +361,11 @@ def test_stopping_a_background_sweep_stops_its_runs(tmp_path, data, stop):
         time.sleep(0.1)
     sent = time.monotonic()
     sweep.send_signal(stop)
-    assert sweep.wait(timeout=30) == 130
+    _, stderr = sweep.communicate(timeout=30)
+    assert sweep.returncode == 130
     assert time.monotonic() - sent < 15
+    assert stderr.strip().splitlines()[-1] == INTERRUPTED
+    assert not (tmp_path / "out" / "logs").exists()  # the stopped runs' logs said nothing
     children = subprocess.run(["pgrep", "-f", str(tmp_path / "out")], capture_output=True)
     assert children.stdout.strip() == b""  # no run left training
     summary = json.loads(metrics.with_name("summary.json").read_text())

@@ -37,4 +37,4 @@ def test_bash_completes_commands_options_and_shipped_recipe_names():
     assert complete("rsmooth sw") == ["sweep"]
     assert complete("rsmooth export t") == ["tensorboard"]
     assert complete("rsmooth sweep --exe") == ["--executor"]
-    assert complete("rsmooth sweep table2") == ["table2-lite", "table2"]
+    assert complete("rsmooth sweep table2") == ["table2-eighth", "table2-lite", "table2"]

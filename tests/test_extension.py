@@ -1,23 +1,30 @@
-"""Adding a part touches one place: a data set and a step rule with a hyperparameter of its own
-are defined and registered here, in the test alone, and go through train -> report: the two
-values of the new field are two configurations, and the label spells them
-(docs/architecture.md, "Adding a part")."""
+"""Adding a part touches one place: a data set, a step rule and a loss, each with a
+hyperparameter of its own, are defined and registered here, in the test alone, and go through
+train -> report: the two values of a new field are two configurations, and the label spells
+them (docs/architecture.md, "Adding a part"). Packing fails closed: a new field that declares
+how a pack carries it packs with the separate runs' results; one that declares nothing is
+refused with the reason, never silently ignored."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from rsmooth.config import ConfigField, RunConfig
+from rsmooth.config import ConfigField, PerRun, RunConfig
 from rsmooth.data import DATASETS, DatasetSpec, Split
-from rsmooth.data.synthetic import synthetic_splits
-from rsmooth.engine import train_run
-from rsmooth.methods.step_rules import STEP_RULES, LossFn, StepRule, sharpness_aware
+from rsmooth.data.synthetic import synthetic_splits, write_synthetic
+from rsmooth.engine import train_run, train_runs
+from rsmooth.engine.packing import packable
+from rsmooth.methods.losses import LOSSES, mse, run_column
+from rsmooth.methods.step_rules import STEP_RULES, StepRule, sharpness_aware_rule
 from rsmooth.report import build_report, to_markdown
+from tests.goldens import float64
 
 
 # ----------------------------------------------------------------------------- a new data set
@@ -66,16 +73,37 @@ DATASETS.register("tiny-squares", title="Tiny squares")(
 
 
 # ----------------------------------------------------------------------------- a new step rule
-@STEP_RULES.register(
-    "scaled-sam", fields=("rho", ConfigField("sam_scale", float, 1.0, "multiplies rho"))
+# It reads its own field per run (each run of a pack its own value) and declares so.
+SAM_SCALE = ConfigField(
+    "sam_scale", float, 1.0, "multiplies rho", pack=PerRun("the step rule's per-run rho")
 )
-def scaled_sam(cfg: RunConfig) -> StepRule:
-    inner = sharpness_aware(rho=cfg.rho * cfg.get("sam_scale"))
 
-    def step(model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor):
-        return inner(model, loss_fn, images, labels)
 
-    return step
+@STEP_RULES.register("scaled-sam", fields=("rho", SAM_SCALE), gradient_evaluations=2)
+def scaled_sam(cfgs: Sequence[RunConfig]) -> StepRule:
+    return sharpness_aware_rule([c.rho * c.get("sam_scale") for c in cfgs])
+
+
+# The same rule with a field that declares no packing: runs that differ in it cannot share a
+# pack (a pack cannot know how to carry it).
+@STEP_RULES.register("sloppy-sam", fields=("rho", ConfigField("sloppy_scale", float, 1.0)))
+def sloppy_sam(cfgs: Sequence[RunConfig]) -> StepRule:
+    return sharpness_aware_rule([c.rho * c.get("sloppy_scale") for c in cfgs])
+
+
+# ----------------------------------------------------------------------------- a new loss option
+POWER = ConfigField("loss_power", float, 1.0, "mse ** power", pack=PerRun("the loss's column"))
+
+
+@LOSSES.register("power-mse", fields=(POWER,))
+def power_mse(cfgs: Sequence[RunConfig]) -> Callable[[Tensor, Tensor], Tensor]:
+    """mse of each sample to a per-run power: (K, B, M) -> (K, B)."""
+    powers = [c.get("loss_power") for c in cfgs]
+
+    def loss(x: Tensor, y: Tensor) -> Tensor:
+        return mse(x, y) ** run_column(powers, x)[..., 0]
+
+    return loss
 
 
 def test_new_data_set_and_step_rule_with_a_new_field_go_through_train_and_report(tmp_path):
@@ -107,3 +135,48 @@ def test_new_data_set_and_step_rule_with_a_new_field_go_through_train_and_report
     ]
     assert all(c.n == 2 for c in report.configurations)  # seeds grouped, scales kept apart
     assert "scaled-sam" in to_markdown(report)
+
+
+# ----------------------------------------------------------------------------- packing
+def tiny(data: Path, **fields: Any) -> RunConfig:
+    base = dict(data_dir=str(data), epochs=2, batch_size=8, eval_batch_size=16, num_threads=1)
+    return RunConfig.from_dict({**base, **fields})
+
+
+def records(folder: Path) -> list[dict[str, Any]]:
+    import json
+
+    lines = (folder / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(x).items() if "second" not in k} for x in lines]
+
+
+def test_new_fields_that_declare_their_packing_pack_with_the_separate_results(tmp_path):
+    data = write_synthetic("fashion-mnist", tmp_path / "data", 24, 16)
+    for field, fixed in (
+        ("sam_scale", {"step_rule": "scaled-sam"}),
+        ("loss_power", {"loss": "power-mse"}),
+    ):
+        cfgs = [tiny(data, seed=0, **fixed), tiny(data, seed=1, **fixed, **{field: 2.0})]
+        assert packable(cfgs) == (True, "")
+        packed = [tmp_path / field / f"packed{i}" for i in range(2)]
+        with float64():
+            train_runs(cfgs, packed, quiet=True)
+            for cfg, folder in zip(cfgs, packed, strict=True):
+                alone = tmp_path / field / f"alone-{folder.name}"
+                train_run(cfg, alone, quiet=True)
+                for a, b in zip(records(folder), records(alone), strict=True):
+                    assert a.keys() == b.keys()
+                    for key in a:
+                        assert a[key] == pytest.approx(b[key], rel=1e-12, abs=1e-300), key
+        # the field made a difference: the two runs of the pack are not the same run
+        assert records(packed[0]) != records(packed[1])
+
+
+def test_a_new_field_without_a_packing_declaration_is_refused_with_the_reason(tmp_path):
+    data = write_synthetic("fashion-mnist", tmp_path / "data", 24, 16)
+    same = [tiny(data, step_rule="sloppy-sam", seed=s) for s in (0, 1)]
+    assert packable(same) == (True, "")  # equal values: nothing to carry per run
+    differ = [same[0], tiny(data, step_rule="sloppy-sam", seed=1, sloppy_scale=2.0)]
+    ok, reason = packable(differ)
+    assert not ok
+    assert "sloppy_scale" in reason and "declares no packing" in reason and "\n" not in reason

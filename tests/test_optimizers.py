@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from rsmooth.config import RunConfig
 from rsmooth.errors import ConfigError
 from rsmooth.methods.optimizers import OPTIMIZERS, build_optimizer, missing_package
+from rsmooth.parts import resolve
 
 torch.set_num_threads(1)
 DTYPE = torch.float64
@@ -23,7 +24,7 @@ def quadratic(theta: Tensor, center: Tensor, curvature: Tensor) -> Tensor:
 
 @pytest.mark.parametrize("name", OPTIMIZERS.names())
 def test_every_optimizer_builds_from_a_resolved_config_and_descends(name: str) -> None:
-    cfg = RunConfig(optimizer=name).resolve()
+    cfg = resolve(RunConfig(optimizer=name))
     generator = torch.Generator().manual_seed(0)
     center = torch.randn(6, generator=generator, dtype=DTYPE)
     curvature = torch.linspace(0.5, 2.0, 6, dtype=DTYPE)
@@ -121,7 +122,7 @@ STEPS = 6
 
 @pytest.mark.parametrize("lr", [None, 0.05])  # the default 1e-3, and a step that moves far
 def test_adan_as_built_matches_the_reference_rule(lr: float | None) -> None:
-    cfg = RunConfig(optimizer="adan", lr=lr).resolve()
+    cfg = resolve(RunConfig(optimizer="adan", lr=lr))
     assert cfg.weight_decay == 0.02  # sail-sg/Adan's default, nonzero so that decay is tested
     got = run_optimizer(lambda params: build_optimizer(params, cfg), STEPS)
     want = reference_adan(STEPS, cfg.lr, (0.98, 0.92, 0.99), 1e-8, cfg.weight_decay)
@@ -168,9 +169,9 @@ def test_an_optimizer_whose_package_is_missing_is_refused_in_one_line(name, monk
     package = OPTIMIZERS.get(name).package
     if package is None:  # torch's own: nothing else to install
         assert missing_package(name) is None
-        RunConfig(optimizer=name).resolve()
+        resolve(RunConfig(optimizer=name))
         return
     assert missing_package(name) == package
     with pytest.raises(ConfigError, match=f"needs {package} \\(pip install {package}\\)") as err:
-        RunConfig(optimizer=name).resolve()
+        resolve(RunConfig(optimizer=name))
     assert err.value.field == "optimizer" and "\n" not in str(err.value)

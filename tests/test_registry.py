@@ -7,7 +7,8 @@ import pytest
 
 from rsmooth.config import ConfigField, RunConfig, declare_field, field_names
 from rsmooth.errors import ConfigError
-from rsmooth.registry import REGISTRIES, Registry, load_parts
+from rsmooth.parts import load_parts, resolve
+from rsmooth.registry import REGISTRIES, Registry
 
 PARTS = load_parts()
 ENTRIES = [(field, name) for field, registry in PARTS.items() for name in registry]
@@ -34,12 +35,12 @@ def test_every_registered_name_is_a_valid_config(selector, name):
     changes = {selector: name}
     if selector == "anneal" and name == "constant":
         changes["scheme"] = "local"
-    assert RunConfig(**changes).resolve().get(selector) == name
+    assert resolve(RunConfig(**changes)).get(selector) == name
 
 
 def test_an_unknown_name_fails_with_the_valid_ones():
     with pytest.raises(ConfigError) as err:
-        RunConfig(step_rule="asam").resolve()
+        resolve(RunConfig(step_rule="asam"))
     assert "invalid step_rule: 'asam'" in str(err.value)
     assert all(name in str(err.value) for name in PARTS["step_rule"])
 

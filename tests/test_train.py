@@ -18,6 +18,7 @@ from rsmooth.cli import main
 from rsmooth.config import RunConfig
 from rsmooth.data import DATASETS
 from rsmooth.data.synthetic import write_synthetic
+from rsmooth.parts import config_from_yaml, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 METRIC_KEYS = {
@@ -90,8 +91,8 @@ def test_train_writes_the_run_folder(fmnist, tmp_path, capsys):
     if best_epoch == 2:  # best.pt holds the best epoch's weights: here the last one's
         assert all(torch.equal(best_weights[k], final_weights[k]) for k in final_weights)
     assert set(best_weights) == set(final_weights)
-    cfg = RunConfig.from_yaml(out / "config.yaml")
-    assert cfg == cfg.resolve()  # the resolved config, verbatim
+    cfg = config_from_yaml(out / "config.yaml")
+    assert cfg == resolve(cfg)  # the resolved config, verbatim
     assert (cfg.anneal, cfg.b, cfg.scheme, cfg.alpha, cfg.epochs) == (
         "logistic",
         0.3,
@@ -146,7 +147,7 @@ def test_config_file_and_flags(fmnist, tmp_path, capsys):
     out = tmp_path / "run"
     code, err = run_cli(tiny_args(fmnist, out, "--config", str(config), "--seed", "7"), capsys)
     assert code == 0, err
-    cfg = RunConfig.from_yaml(out / "config.yaml")
+    cfg = config_from_yaml(out / "config.yaml")
     # flags win over the file: tiny_args sets --epochs 2, --seed 7 overrides seed 5
     assert (cfg.epochs, cfg.seed, cfg.optimizer, cfg.lr) == (2, 7, "adam", 1e-3)
 
@@ -198,7 +199,7 @@ def test_kill_and_resume_matches_an_unbroken_run(fmnist, tmp_path, capsys):
 
 
 def test_resume_drops_metrics_past_the_checkpoint(fmnist, tmp_path, capsys, monkeypatch):
-    from rsmooth.engine import trainer
+    from rsmooth.engine import lifecycle as trainer
 
     reference = tmp_path / "reference"
     assert run_cli(tiny_args(fmnist, reference), capsys)[0] == 0

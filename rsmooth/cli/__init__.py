@@ -23,10 +23,10 @@ def main(argv: list[str] | None = None) -> None:
     interrupt.install()  # Ctrl-C and SIGTERM: a resumable stop
     try:
         code = _run(args)
-    except RsmoothError as err:
+    except RsmoothError as err:  # interrupt.Interrupted too: a command's own resume hint
         _fail(str(err), err.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        _fail("interrupted (resumable: run the same command again)", EXIT_INTERRUPTED)
+        _fail(str(interrupt.Interrupted()), EXIT_INTERRUPTED)
     except Exception as err:
         if not _is_usage_error(err):
             raise
@@ -36,13 +36,17 @@ def main(argv: list[str] | None = None) -> None:
         ctx = getattr(err, "ctx", None)
         command = getattr(ctx, "command_path", "rsmooth")
         _fail(f"{message} (see: {command} --help)", EXIT_USAGE)
+    if code == EXIT_INTERRUPTED:
+        # Typer catches a KeyboardInterrupt that leaves a command and, outside its standalone
+        # mode, returns 130 instead of raising: the stop arrives here as a bare exit code.
+        _fail(str(interrupt.Interrupted()), EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
 
 
 def _run(args: list[str]) -> Any:
     if args[:1] == ["train"]:
+        from rsmooth.parts import load_parts
         from rsmooth.plugins import load_plugins
-        from rsmooth.registry import load_parts
 
         # Before `train` is built: its help lists the registered names (the installed plugins'
         # too), and the config fields of the --plugin modules are flags of it.

@@ -9,6 +9,7 @@ import typer
 
 from rsmooth.cli.app import app
 from rsmooth.cli.paths import check_output_file
+from rsmooth.parts import resolve
 
 
 @app.command()
@@ -67,16 +68,18 @@ def bench(
     from rsmooth.config import RunConfig
 
     json_path = check_output_file(json_out, "--json") if json_out is not None else None
-    base = RunConfig(
-        model=model,
-        data=data,
-        batch_size=batch_size,
-        device=device,
-        precision=precision,
-        channels_last=channels_last,
-        compile=compile,
-        epochs=1,
-    ).resolve()
+    base = resolve(
+        RunConfig(
+            model=model,
+            data=data,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+            channels_last=channels_last,
+            compile=compile,
+            epochs=1,
+        )
+    )
     settings = BenchSettings.checked(
         base,
         methods=None if methods is None else [m.strip() for m in methods.split(",")],

@@ -16,8 +16,11 @@ from rsmooth.cli.app import app
 from rsmooth.cli.paths import check_output_dir
 from rsmooth.config import RunConfig, field_info, field_names, field_type
 from rsmooth.errors import EXIT_DIVERGED, EXIT_FAILED, RsmoothError
+from rsmooth.interrupt import Interrupted
+from rsmooth.parts import config_from_dict, config_from_yaml
 from rsmooth.plugins import merge_names
 from rsmooth.registry import REGISTRIES
+from rsmooth.runfolder import CONFIG
 
 
 def config_flag(name: str) -> str:
@@ -66,8 +69,8 @@ def build_config(config_file: Path | None, flags: dict[str, Any]) -> RunConfig:
     """YAML file (if any), then flags on top; values are validated later by resolve()."""
     given = {k: v for k, v in flags.items() if v is not None}
     if config_file is not None:
-        return RunConfig.from_yaml(config_file, **given)
-    return RunConfig.from_dict(given)
+        return config_from_yaml(config_file, **given)
+    return config_from_dict(given)
 
 
 def default_out(cfg: RunConfig) -> Path:
@@ -85,7 +88,11 @@ def train(
         typer.Option(help="Run folder to create.", show_default="runs/TIME_DATA_MODEL_METHOD_SEED"),
     ] = None,
     resume: Annotated[
-        Path | None, typer.Option(help="Continue the run in this folder (its own config).")
+        list[Path] | None,
+        typer.Option(
+            help="Continue the run in this folder (its own config); repeated, the runs train "
+            "together as one pack (rsmooth sweep --pack does this)."
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     plugin: Annotated[
@@ -104,29 +111,45 @@ def train(
     Exit codes: 0 completed, 2 invalid input (nothing written), 3 diverged, 4 failed after it
     started (continue with --resume), 130 interrupted (continue with --resume).
     """
-    from rsmooth.engine import train_run
+    from rsmooth.engine import train_runs
 
-    if resume is not None:
+    cfgs: list[RunConfig | None] = [None]  # with --resume: each run's own config.yaml
+    if resume:
         if config is not None or out is not None or any(v is not None for v in fields.values()):
             raise RsmoothError("--resume takes no other flags: the run's own config.yaml is used")
         # --plugin is allowed: a run of an older rsmooth may use parts its config.yaml does not
         # name; `main` imported them already.
-        summary = train_run(None, resume, resume=True, quiet=quiet)
-        folder = resume
+        folders = list(resume)
+        cfgs = [None] * len(folders)
     else:
         cfg = build_config(config, fields)
         cfg = cfg.replace(plugins=merge_names(plugin or (), cfg.plugins))  # as imported
-        folder = check_output_dir(out, "--out") if out is not None else default_out(cfg)
-        summary = train_run(cfg, folder, quiet=quiet)
-    status = summary.get("status")
+        cfgs = [cfg]
+        folders = [check_output_dir(out, "--out") if out is not None else default_out(cfg)]
+    try:
+        summaries = train_runs(cfgs, folders, resume=bool(resume), quiet=quiet)
+    except KeyboardInterrupt:
+        raise _interrupted(folders) from None
+    statuses = [s.get("status") for s in summaries]
     if not quiet:
-        best = summary.get("max_val_acc")
-        best_text = f", max val acc {best:.2f}%" if best is not None else ""
-        typer.echo(f"{status}: {folder}{best_text}", err=True)
-    if status == "diverged":
+        for folder, summary in zip(folders, summaries, strict=True):
+            best = summary.get("max_val_acc")
+            best_text = f", max val acc {best:.2f}%" if best is not None else ""
+            typer.echo(f"{summary.get('status')}: {folder}{best_text}", err=True)
+    if "diverged" in statuses:
         raise typer.Exit(EXIT_DIVERGED)
-    if status != "completed":
+    if any(status != "completed" for status in statuses):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _interrupted(folders: list[Path]) -> Interrupted:
+    """The stop, with how to go on: once the run folders hold their configs, the same command
+    would refuse them (they exist), so the way on is --resume; before that, nothing was
+    written."""
+    started = [f for f in folders if (f / CONFIG).is_file()]
+    if started:
+        return Interrupted("rsmooth train " + " ".join(f"--resume {f}" for f in started))
+    return Interrupted()
 
 
 def _register() -> None:

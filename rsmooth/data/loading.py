@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,23 @@ def load_splits(cfg: RunConfig) -> tuple[DatasetSpec, Split, Split, Split | None
     if cfg.holdout > 0:
         train, holdout = stratified_holdout(train, cfg.holdout, cfg.seed)
     return spec, train, test, holdout
+
+
+def load_run_splits(
+    cfgs: Sequence[RunConfig],
+) -> tuple[DatasetSpec, list[Split], Split, Split | None]:
+    """``load_splits`` for K runs trained together (they share data set, subset and held-out
+    fractions): the spec, each run's training split (one object shared by the runs whose
+    splits cannot differ), and the validation and held-out splits they share."""
+    per_seed = cfgs[0].subset < 1 or cfgs[0].holdout > 0  # else the seed does not pick samples
+    loaded: dict[int | None, tuple[DatasetSpec, Split, Split, Split | None]] = {}
+    for cfg in cfgs:
+        key = cfg.seed if per_seed else None
+        if key not in loaded:
+            loaded[key] = load_splits(cfg)
+    spec, _, val_split, holdout_split = next(iter(loaded.values()))
+    trains = [loaded[cfg.seed if per_seed else None][1] for cfg in cfgs]
+    return spec, trains, val_split, holdout_split
 
 
 def check_available(cfg: RunConfig) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from rsmooth.registry import Registry
+from rsmooth.config import RunConfig
+from rsmooth.registry import Registry, fills
 
 
 @dataclass
@@ -51,3 +52,11 @@ class DatasetSpec:
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset", "data")
+
+
+@fills
+def data_defaults(cfg: RunConfig) -> dict[str, Any]:
+    """The paper's epochs per data set (Sec. 6) where the config gives none."""
+    if cfg.epochs is not None:
+        return {}
+    return {"epochs": DATASETS.get(cfg.data).default_epochs}

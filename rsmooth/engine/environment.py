@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ class Environment:
             "precision": self.precision,
             "channels_last": self.channels_last,
             "compile": cfg.compile,
+            "deterministic": cfg.deterministic,
         }
 
 
@@ -59,11 +61,7 @@ def select_environment(cfg: RunConfig) -> Environment:
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
     if use_cuda:
-        # cuDNN autotuning picks the fastest conv kernels for the fixed batch shapes; it makes
-        # GPU runs non-bitwise-reproducible (its choice varies run to run), CPU runs stay exact.
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        configure_cuda(cfg.deterministic)
     native_bf16 = use_cuda or cpu_has_native_bf16()
     precision = cfg.precision if cfg.precision != "auto" else ("bf16" if native_bf16 else "fp32")
     amp_dtype = torch.bfloat16 if precision == "bf16" else None
@@ -71,6 +69,24 @@ def select_environment(cfg: RunConfig) -> Environment:
     # batch 128, fp32, 2 cores: 169 vs 187 ms per step; docs/performance.md).
     channels_last = cfg.channels_last if cfg.channels_last is not None else True
     return Environment(device, amp_dtype, channels_last)
+
+
+def configure_cuda(deterministic: bool) -> None:
+    """cuDNN autotuning picks the fastest conv kernels for the fixed batch shapes, but its
+    choice varies from process to process, and some of its kernels (and some atomics-based
+    reductions) are nondeterministic: two passes of one seed on an H200 ended up to 1.6 test
+    points apart (docs/reproducing.md). ``deterministic`` trades that speed for runs that
+    repeat bit for bit: no autotuning, deterministic algorithms only (an op without one raises
+    instead of running nondeterministically), and the cuBLAS workspace setting its
+    deterministic GEMMs need (set before cuBLAS starts: this runs before any CUDA work).
+    CPU runs are deterministic either way (a resumed run repeats its epochs bit for bit)."""
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic)
 
 
 @functools.cache  # the CPU does not change within a process; bench builds many environments

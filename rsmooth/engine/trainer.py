@@ -1,19 +1,25 @@
-"""The training engine: one run from a RunConfig to a finished run folder.
+"""The training engine: K >= 1 runs from their configs to finished run folders, one loop.
 
-Reads top to bottom: resolve the config (or read it back on --resume), pick the device, put
-the data on it, build the method's four parts around the model, then train epoch by epoch,
-evaluating, logging and checkpointing after each epoch. The learning rate and s_t are pure
-functions of the step; the hot loop has no host sync (the one per epoch is commented).
+Reads top to bottom: resolve each config (or read it back on --resume), check that the runs
+may share a pack, pick the device, put the data on it, build each run's model and method, then
+train epoch by epoch: every run still training steps together (one run is a pack of one),
+is evaluated, and ends its epoch in its own folder (rsmooth/engine/lifecycle.py). A run that
+diverges leaves the pack at the end of the epoch and the others are packed again without it.
+The learning rates and s_t are pure functions of each run's step; the hot loop has no host
+sync (the one per epoch and per evaluation is commented).
+
+Runs join at the epoch their checkpoint reached, so a pack killed between two runs' checkpoint
+writes resumes into exactly the results of an unbroken one (data order and augmentation are
+pure functions of (seed, epoch)).
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,182 +27,189 @@ import torch
 
 from rsmooth import interrupt
 from rsmooth.config import RunConfig
-from rsmooth.data import DeviceBatches, load_splits
-from rsmooth.engine.checkpoint import Progress, load_checkpoint, save_checkpoint
-from rsmooth.engine.environment import select_environment
+from rsmooth.data import DatasetSpec, DeviceBatches, Split
+from rsmooth.data.loading import load_run_splits
+from rsmooth.data.packed import PackedBatches
+from rsmooth.engine.environment import Environment, select_environment
+from rsmooth.engine.lifecycle import RunSlot, folder_config, read_config
+from rsmooth.engine.packing import packable
 from rsmooth.engine.progress import RunProgress
-from rsmooth.engine.step import Method, build_method, train_step
+from rsmooth.engine.step import Pack, build_run, train_step
 from rsmooth.errors import RsmoothError, RunFailedError
 from rsmooth.methods import lr_at
 from rsmooth.methods.smoothing import smoothing_scale
-from rsmooth.models import build_model
-from rsmooth.runfolder import (
-    BEST,
-    CHECKPOINT,
-    COMPLETED,
-    CONFIG,
-    RunFolder,
-    atomic_write_bytes,
-    read_run,
-    run_lock,
-    summarize,
-)
+from rsmooth.runfolder import CHECKPOINT, CONFIG, FAILED, RUNNING, RunFolder, run_lock
 
 
 def train_run(
     cfg: RunConfig | None, out_dir: str | Path, *, resume: bool = False, quiet: bool = False
 ) -> dict[str, Any]:
     """Train one run into ``out_dir``; returns its summary (status completed or diverged).
+    ``train_runs`` with one run: see there."""
+    return train_runs([cfg], [out_dir], resume=resume, quiet=quiet)[0]
 
-    resume=False: ``out_dir`` must not exist or be empty. resume=True: the config is read from
-    ``out_dir/config.yaml`` and training continues from its checkpoint (from scratch if none);
-    where the folder holds no config yet, ``cfg`` starts it (how sweeps start and resume alike).
-    User errors (config, data, folder) raise RsmoothError before anything is written; a failure
-    after the start (disk full, folder removed) raises RunFailedError, with the last finished
-    epoch's checkpoint intact.
+
+def train_runs(
+    cfgs: Sequence[RunConfig | None],
+    out_dirs: Sequence[str | Path],
+    *,
+    resume: bool = False,
+    quiet: bool = False,
+) -> list[dict[str, Any]]:
+    """Train ``cfgs[i]`` into ``out_dirs[i]``, all K as one pack; returns their summaries.
+
+    resume=False: each folder must not exist or be empty. resume=True: each folder's config is
+    read from its config.yaml and training continues from its checkpoint (from scratch if
+    none); where a folder holds no config yet, ``cfgs[i]`` starts it (how sweeps start and
+    resume alike); a completed run's summary comes back untouched. The runs must be packable
+    (``rsmooth.engine.packing``; one run always is). User errors (config, data, folder, a
+    pack that cannot be) raise RsmoothError before anything is written; a failure after the
+    start (disk full, folder removed) raises RunFailedError naming what survived.
     """
-    folder = RunFolder(out_dir)
-    if not resume:  # everything checked, the data loaded, before the folder is created
-        cfg = _config_of(cfg, folder, resume)
-        env = select_environment(cfg)
-        run = prepare(cfg, env)
-        with run_lock(folder.path):
-            folder.ensure_fresh()  # again, now that no other process can start it
-            folder.create(cfg)
-            metrics = folder.truncate_metrics(0)
-            return _train(cfg, folder, run, Progress(0, 0, 0.0), metrics, quiet)
-    if cfg is None and not folder.file(CONFIG).is_file():
-        folder.read_config()  # the one-line error for a folder that holds no run
-    with run_lock(folder.path):  # before reading its state: one process trains a run
+    if len(cfgs) != len(out_dirs):
+        raise ValueError(f"{len(cfgs)} configs for {len(out_dirs)} run folders")
+    folders = [RunFolder(d) for d in out_dirs]
+    for cfg, folder in zip(cfgs, folders, strict=True):
+        if resume and cfg is None and not folder.file(CONFIG).is_file():
+            read_config(folder)  # the one-line error for a folder that holds no run
+    with contextlib.ExitStack() as locks:
+        if resume:  # before reading their state: one process trains a run
+            _lock(locks, folders)
+        slots = [
+            RunSlot(folder_config(cfg, folder, resume), folder)
+            for cfg, folder in zip(cfgs, folders, strict=True)
+        ]
+        pending = [s for s in slots if not (resume and s.completed_before())]
+        if pending:
+            _train_pending(pending, resume, quiet, locks)
+    return [s.summary or {} for s in slots]
+
+
+def _lock(locks: contextlib.ExitStack, folders: Sequence[RunFolder]) -> None:
+    for folder in folders:
+        locks.enter_context(run_lock(folder.path))
         folder.remove_litter()
-        cfg = _config_of(cfg, folder, resume)
-        found = read_run(folder.path)
-        if found.status == COMPLETED:
-            return found.summary or {}
-        env = select_environment(cfg)
-        run = prepare(cfg, env)
-        if folder.file(CHECKPOINT).exists():
-            progress = load_checkpoint(folder, run.method.model, run.method.optimizer, env.device)
-            metrics = folder.truncate_metrics(progress.epoch)
-        else:
-            folder.create(cfg)
-            metrics = folder.truncate_metrics(0)
-            progress = Progress(0, 0, 0.0)
-        return _train(cfg, folder, run, progress, metrics, quiet)
 
 
-def _config_of(cfg: RunConfig | None, folder: RunFolder, resume: bool) -> RunConfig:
-    if resume and (cfg is None or folder.file(CONFIG).exists()):
-        cfg = folder.read_config()
-    elif not resume:
-        folder.ensure_fresh()
-    if cfg is None:
-        raise ValueError("train_run needs a config unless it resumes an existing run folder")
-    return cfg.resolve()
+def _train_pending(
+    slots: list[RunSlot], resume: bool, quiet: bool, locks: contextlib.ExitStack
+) -> None:
+    """Everything checked and the data loaded before a fresh folder is written; then train."""
+    ok, reason = packable([s.cfg for s in slots])
+    if not ok:
+        raise RsmoothError(f"these runs cannot train as one pack: {reason}")
+    cfg = slots[0].cfg  # what the pack shares (rsmooth/engine/packing.py)
+    env = select_environment(cfg)
+    spec, train_splits, val_split, holdout_split = load_run_splits([s.cfg for s in slots])
+    if not resume:
+        _lock(locks, [s.folder for s in slots])
+        for slot in slots:
+            slot.folder.ensure_fresh()  # again, now that no other process can start it
+    for slot, split in zip(slots, train_splits, strict=True):
+        slot.start(build_run(slot.cfg, env, spec), env, env.device, resume)
+        slot.packed_with = [str(s.folder.path) for s in slots if s is not slot]
+        slot.split = split
+    evaluations = {"val": val_split, "holdout": holdout_split}
+    Loop(slots, env, spec, evaluations, quiet).run()
 
 
-@dataclass
-class Prepared:
-    """Everything a run trains with: the method around its model, and the batches."""
+class Loop:
+    """The epoch loop of a process's runs (K >= 1), with the engine's one failure policy."""
 
-    method: Method
-    train: DeviceBatches
-    evaluations: dict[str, DeviceBatches]  # split name ("val", "holdout") -> batches
-
-
-def prepare(cfg: RunConfig, env: Any) -> Prepared:
-    """Data on the device, the model (seeded init) and the method around it."""
-    torch.manual_seed(cfg.seed)
-    spec, train_split, val_split, holdout_split = load_splits(cfg)
-    model = build_model(cfg.model, spec.in_channels, spec.num_classes).to(env.device)
-    if env.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-
-    def batches(split: Any, train: bool) -> DeviceBatches:
-        size = cfg.batch_size if train else cfg.eval_batch_size
-        return DeviceBatches(
-            split, spec, env.device, size, train=train, channels_last=env.channels_last
-        )
-
-    evaluations = {"val": batches(val_split, False)}
-    if holdout_split is not None:
-        evaluations["holdout"] = batches(holdout_split, False)
-    method = build_method(cfg, env, model, spec.num_classes)
-    return Prepared(method, batches(train_split, True), evaluations)
-
-
-def _train(
-    cfg: RunConfig,
-    folder: RunFolder,
-    run: Prepared,
-    progress: Progress,
-    metrics: list[dict[str, Any]],
-    quiet: bool,
-) -> dict[str, Any]:
-    assert cfg.epochs is not None
-    total_steps = cfg.epochs * len(run.train)
-    environment = run.method.env.describe(cfg)
-    started = time.perf_counter()
-    best = best_so_far(metrics, cfg)
-
-    seconds_before = progress.seconds  # of earlier processes of this run (resumed)
-
-    def seconds() -> float:
-        return seconds_before + time.perf_counter() - started
-
-    def write_summary(status: str, **extra: Any) -> dict[str, Any]:
-        summary = {
-            "status": status,
-            "epochs": cfg.epochs,
-            "environment": environment,
-            **summarize(metrics, cfg.epochs or 0),
-            "total_seconds": seconds(),
-            **extra,
+    def __init__(
+        self,
+        slots: list[RunSlot],
+        env: Environment,
+        spec: DatasetSpec,
+        evaluations: dict[str, Split | None],
+        quiet: bool,
+    ) -> None:
+        self.slots, self.env, self.spec = slots, env, spec
+        self.cfg = slots[0].cfg
+        dtype = next(slots[0].live.model.parameters()).dtype
+        self.evaluations = {
+            name: DeviceBatches(
+                split,
+                spec,
+                env.device,
+                self.cfg.eval_batch_size,
+                train=False,
+                channels_last=env.channels_last,
+                dtype=dtype,
+            )
+            for name, split in evaluations.items()
+            if split is not None
         }
-        folder.write_summary(summary)
-        return summary
+        self.dtype = dtype
+        steps = math.ceil(len(slots[0].training_split) / self.cfg.batch_size)
+        self.display = RunProgress(self.cfg, steps, enabled=not quiet)
 
-    display = RunProgress(cfg, len(run.train), enabled=not quiet)
-    epoch = progress.epoch
-    try:
-        write_summary("running")
-        with display:
-            for epoch in range(progress.epoch, cfg.epochs):
-                record = train_epoch(
-                    cfg, run.method, run.train, epoch, progress.step, total_steps,
-                    display.batch_advance(epoch),
-                )  # fmt: skip
-                for split, batches in run.evaluations.items():
-                    if split != "val" or epoch >= val_first_epoch(cfg):
-                        record.update(evaluate(run.method, batches, split))
-                metrics.append(record)
-                folder.append_metrics(record)
-                if not finite(record):
-                    return write_summary(
-                        "diverged", error=f"non-finite loss in epoch {record['epoch']}"
-                    )
-                # best.pt before the checkpoint: a kill between the two replays this epoch.
-                best = keep_best(folder, run.method.model, record, best, cfg)
-                finished = Progress(epoch + 1, record["step"], seconds())
-                save_checkpoint(folder, run.method.model, run.method.optimizer, finished)
-                progress = finished
-                write_summary("running")
-                display.epoch_done(record)
-    except (KeyboardInterrupt, SystemExit):
-        _try(lambda: write_summary("running"))  # resumable from the last checkpoint
-        raise
-    except RsmoothError:
-        raise
-    except Exception as err:
-        text = f"{type(err).__name__}: {err}".splitlines()[0]
-        _try(lambda: write_summary("failed", error=text))
-        if os.environ.get("RSMOOTH_DEBUG"):
+    def run(self) -> None:
+        first = epoch = min(s.epoch for s in self.slots)
+        pack: _Epochs | None = None
+        try:
+            with self.display:
+                for epoch in range(first, self.cfg.epochs or 0):
+                    active = [s for s in self.slots if not s.done and s.epoch == epoch]
+                    if not active:
+                        continue
+                    if pack is None or pack.slots != active:  # a run joined or left
+                        pack = _Epochs(active, self.env, self.spec, self.dtype)
+                    self._epoch(pack, epoch)
+        except (KeyboardInterrupt, SystemExit):
+            self._each_unfinished(lambda s: s.write_summary(RUNNING))  # resumable
             raise
-        raise RunFailedError(
-            f"run {folder.path} failed in epoch {epoch + 1} ({text}); the checkpoint of epoch "
-            f"{progress.epoch} is intact: continue with --resume {folder.path}"
-        ) from None
-    return write_summary("completed")
+        except RsmoothError:
+            raise
+        except Exception as err:
+            text = f"{type(err).__name__}: {err}".splitlines()[0]
+            message = failure_message(self.slots, epoch, text)  # before the slots are closed
+            self._each_unfinished(lambda s: s.write_summary(FAILED, error=text))
+            if os.environ.get("RSMOOTH_DEBUG"):
+                raise
+            raise RunFailedError(message) from None
+        self._each_unfinished(lambda s: s.write_summary("completed"))
+
+    def _epoch(self, pack: _Epochs, epoch: int) -> None:
+        started = time.perf_counter()
+        records = pack.train_epoch(epoch, self.display.batch_advance(epoch))
+        for name, batches in self.evaluations.items():
+            if name == "val" and epoch < val_first_epoch(self.cfg):
+                continue  # val_start: the test split is evaluated late only
+            for record, result in zip(records, pack.evaluate(batches, name), strict=True):
+                record.update(result)
+        seconds = time.perf_counter() - started
+        for slot, record in zip(pack.slots, records, strict=True):
+            if slot.finish_epoch(record, seconds):
+                self.display.epoch_done(record)
+
+    def _each_unfinished(self, action: Callable[[RunSlot], object]) -> None:
+        for slot in self.slots:
+            if not slot.done:
+                _try(action, slot)
+
+
+def failure_message(slots: Sequence[RunSlot], epoch: int, text: str) -> str:
+    """What failed and what survived: a run whose checkpoint is there continues from it with
+    --resume; one whose folder or checkpoint is gone is said to be so (never a promise of a
+    file that is not there)."""
+    left = [s for s in slots if not s.done]
+    return f"run {_where(left)} failed in epoch {epoch + 1} ({text}); " + "; ".join(
+        _survivor(s) for s in left
+    )
+
+
+def _where(slots: Sequence[RunSlot]) -> str:
+    return str(slots[0].folder.path) if len(slots) == 1 else f"of {len(slots)} packed runs"
+
+
+def _survivor(slot: RunSlot) -> str:
+    path = slot.folder.path
+    if not path.is_dir():
+        return f"{path} is gone: nothing of it survives"
+    if not slot.folder.file(CHECKPOINT).is_file():
+        return f"{path} keeps no checkpoint: --resume {path} starts it from its first epoch"
+    return f"the checkpoint of epoch {slot.epoch} is intact: continue with --resume {path}"
 
 
 def val_first_epoch(cfg: RunConfig) -> int:
@@ -205,97 +218,93 @@ def val_first_epoch(cfg: RunConfig) -> int:
     return math.floor(cfg.val_start * (cfg.epochs or 0) + 1e-9)
 
 
-def train_epoch(
-    cfg: RunConfig,
-    method: Method,
-    batches: DeviceBatches,
-    epoch: int,
-    step: int,
-    total_steps: int,
-    advance: Callable[[], None],
-) -> dict[str, Any]:
-    """One epoch of ``train_step``; returns its metrics record (train part)."""
-    device = method.env.device
-    method.model.train()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.int64)
-    seen = 0
-    lr, s_t = lr_at(cfg, step, total_steps), smoothing_scale(cfg, step, total_steps)
-    started = time.perf_counter()
-    for images, labels in batches.batches(epoch, cfg.seed):
-        lr, s_t = lr_at(cfg, step, total_steps), smoothing_scale(cfg, step, total_steps)
-        interrupt.check()  # a stop request that a finalizer swallowed (rsmooth.interrupt)
-        loss, logits = train_step(method, images, labels, lr, s_t)
-        loss_sum += loss.float() * labels.shape[0]
-        correct += (logits.argmax(dim=1) == labels).sum()
-        seen += labels.shape[0]
-        step += 1
-        advance()
-    # The one deliberate host sync of the epoch: read the on-device sums.
-    train_loss, train_acc = loss_sum.item() / seen, 100.0 * correct.item() / seen
-    seconds = time.perf_counter() - started
-    return {
-        "epoch": epoch + 1,
-        "step": step,
-        "lr": lr,
-        "s_t": s_t,
-        "train_loss": train_loss,
-        "train_acc": train_acc,
-        "epoch_seconds": seconds,
-        "images_per_second": seen / seconds,
-    }
+class _Epochs:
+    """The runs that train together this epoch: their pack and batches."""
+
+    def __init__(
+        self, slots: list[RunSlot], env: Environment, spec: DatasetSpec, dtype: torch.dtype
+    ) -> None:
+        self.slots = slots
+        self.cfgs = [s.cfg for s in slots]
+        self.env = env
+        self.pack = Pack([s.live for s in slots], env, spec.num_classes)
+        self.batches = PackedBatches(
+            [s.training_split for s in slots],
+            [c.seed for c in self.cfgs],
+            spec,
+            env.device,
+            self.cfgs[0].batch_size,
+            channels_last=env.channels_last,
+            dtype=dtype,
+        )
+        self.total_steps = (self.cfgs[0].epochs or 0) * len(self.batches)
+
+    def train_epoch(self, epoch: int, advance: Callable[[], None]) -> list[dict[str, Any]]:
+        cfgs, device, total = self.cfgs, self.env.device, self.total_steps
+        step = self.slots[0].step
+        self.pack.model.train()
+        # every step's s_t of every run, as each run computes it, copied once per epoch
+        s_t = torch.tensor(
+            [[smoothing_scale(c, step + i, total) for c in cfgs] for i in range(len(self.batches))],
+            dtype=torch.float64,
+            device=device,
+        )
+        loss_sum = torch.zeros(len(cfgs), device=device)
+        correct = torch.zeros(len(cfgs), device=device, dtype=torch.int64)
+        seen = 0
+        lrs = [lr_at(c, step, total) for c in cfgs]
+        started = time.perf_counter()
+        for i, (images, labels) in enumerate(self.batches.batches(epoch)):
+            interrupt.check()  # a stop request that a finalizer swallowed (rsmooth.interrupt)
+            lrs = [lr_at(c, step, total) for c in cfgs]
+            losses, logits = train_step(self.pack, images, labels, lrs, s_t[i])
+            n = labels.shape[1]
+            loss_sum += losses.float() * n
+            correct += (logits.argmax(dim=2) == labels).sum(dim=1)
+            seen += n
+            step += 1
+            advance()
+        # The one deliberate host sync of the epoch: read the on-device sums.
+        losses_, corrects = loss_sum.tolist(), correct.tolist()
+        seconds = time.perf_counter() - started
+        return [
+            {
+                "epoch": epoch + 1,
+                "step": step,
+                "lr": lr,
+                "s_t": smoothing_scale(c, step - 1, total),
+                "train_loss": loss / seen,
+                "train_acc": 100.0 * hits / seen,
+                "epoch_seconds": seconds,
+                "images_per_second": seen / seconds,
+            }
+            for c, lr, loss, hits in zip(cfgs, lrs, losses_, corrects, strict=True)
+        ]
+
+    @torch.no_grad()
+    def evaluate(self, batches: DeviceBatches, name: str) -> list[dict[str, float]]:
+        """Every run's ``<name>_loss`` (the unsmoothed base loss) and ``<name>_acc`` over a
+        split they share."""
+        runs = len(self.cfgs)
+        self.pack.model.eval()
+        loss_sum = torch.zeros(runs, device=self.env.device)
+        correct = torch.zeros(runs, device=self.env.device, dtype=torch.int64)
+        seen = 0
+        for images, labels in batches.batches(0, 0):
+            logits = self.pack.shared_logits(images)
+            loss_sum += self.pack.objective.validation_sums(logits, labels)
+            correct += (logits.argmax(dim=2) == labels).sum(dim=1)
+            seen += labels.shape[0]
+        # One sync per evaluation.
+        return [
+            {f"{name}_loss": loss / seen, f"{name}_acc": 100.0 * hits / seen}
+            for loss, hits in zip(loss_sum.tolist(), correct.tolist(), strict=True)
+        ]
 
 
-@torch.no_grad()
-def evaluate(method: Method, batches: DeviceBatches, split: str) -> dict[str, float]:
-    """``<split>_loss`` (the unsmoothed base loss) and ``<split>_acc`` over one split."""
-    method.model.eval()
-    loss_sum = torch.zeros((), device=method.env.device)
-    correct = torch.zeros((), device=method.env.device, dtype=torch.int64)
-    seen = 0
-    for images, labels in batches.batches(0, 0):
-        logits = method.logits(images)
-        loss_sum += method.objective.validation_sum(logits, labels)
-        correct += (logits.argmax(dim=1) == labels).sum()
-        seen += labels.shape[0]
-    # One sync per evaluation.
-    return {f"{split}_loss": loss_sum.item() / seen, f"{split}_acc": 100.0 * correct.item() / seen}
-
-
-def finite(record: dict[str, Any]) -> bool:
-    """Every loss of the epoch record is finite (else the run diverged)."""
-    return all(math.isfinite(v) for k, v in record.items() if k.endswith("_loss"))
-
-
-# ----------------------------------------------------------------------------- best.pt
-def _selection_key(cfg: RunConfig) -> str:
-    """best.pt follows the held-out accuracy where there is a held-out split (selection must
-    not look at the test split), else the validation accuracy, as the paper's max does."""
-    return "holdout_acc" if cfg.holdout > 0 else "val_acc"
-
-
-def best_so_far(metrics: list[dict[str, Any]], cfg: RunConfig) -> float:
-    values = [m[_selection_key(cfg)] for m in metrics if _selection_key(cfg) in m]
-    return max(values, default=-math.inf)
-
-
-def keep_best(
-    folder: RunFolder, model: Any, record: dict[str, Any], best: float, cfg: RunConfig
-) -> float:
-    """Write best.pt (the weights alone: torch.load(..., weights_only=True)) when this epoch
-    beats every earlier one on the selection accuracy; returns the best value so far."""
-    value = record.get(_selection_key(cfg))
-    if value is None or value <= best:
-        return best
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    atomic_write_bytes(folder.file(BEST), buffer.getvalue())
-    return float(value)
-
-
-def _try(action: Callable[[], object]) -> None:
+def _try(action: Callable[[RunSlot], object], slot: RunSlot) -> None:
     """Best effort while failing already: the folder may be gone or the disk full."""
     try:
-        action()
+        action(slot)
     except OSError:
         pass

@@ -10,7 +10,9 @@ import torch
 from torch import nn
 
 from rsmooth.config import RunConfig
-from rsmooth.registry import Registry
+from rsmooth.data.registry import DATASETS
+from rsmooth.errors import ConfigError
+from rsmooth.registry import Registry, checks, fills
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def build_optimizer(params: Iterable[nn.Parameter], cfg: RunConfig) -> torch.opt
 def _lr_wd(cfg: RunConfig) -> tuple[float, float]:
     """The learning rate and weight decay of a resolved config (resolve() fills both)."""
     if cfg.lr is None or cfg.weight_decay is None:
-        raise ValueError("build the optimizer from a resolved config (RunConfig.resolve())")
+        raise ValueError("build the optimizer from a resolved config (resolve(RunConfig))")
     return cfg.lr, cfg.weight_decay
 
 
@@ -90,3 +92,33 @@ OPTIMIZERS.register("adagrad", title="AdaGrad")(OptimizerSpec(_adagrad, 1e-2))  
 OPTIMIZERS.register("adamw", title="AdamW")(OptimizerSpec(_adamw, 1e-3, 1e-2))
 # sail-sg/Adan's defaults
 OPTIMIZERS.register("adan", title="Adan")(OptimizerSpec(_adan, 1e-3, 0.02, "pytorch-optimizer"))
+
+
+@fills
+def optimizer_defaults(cfg: RunConfig) -> dict[str, float]:
+    """The optimizer's lr, and its paper's weight decay, else the data set's for this method
+    (docs/methods.md §2); an optimizer whose package is missing fails here, before any work."""
+    if missing := missing_package(cfg.optimizer):
+        raise ConfigError(
+            "optimizer",
+            cfg.optimizer,
+            f"an optimizer whose package is installed; {cfg.optimizer} needs "
+            f"{missing} (pip install {missing})",
+        )
+    spec = OPTIMIZERS.get(cfg.optimizer)
+    changes = {}
+    if cfg.lr is None:
+        changes["lr"] = spec.default_lr
+    if cfg.weight_decay is None:
+        changes["weight_decay"] = (
+            spec.default_weight_decay
+            if spec.default_weight_decay is not None
+            else DATASETS.get(cfg.data).default_weight_decay(cfg.smoothing)
+        )
+    return changes
+
+
+@checks
+def nesterov_needs_sgd(cfg: RunConfig) -> None:
+    if cfg.nesterov and (cfg.optimizer != "sgd" or cfg.momentum == 0):
+        raise ConfigError("nesterov", True, "only with optimizer sgd and momentum > 0")

@@ -15,13 +15,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rsmooth.config import RunConfig
-from rsmooth.registry import Registry
+from rsmooth.config import (
+    RunConfig,
+    check_choice,
+    check_finite_at_least,
+    check_in_range,
+    check_positive,
+)
+from rsmooth.errors import ConfigError
+from rsmooth.registry import Registry, checks, fills
 
 # s_t(u) of one annealing distribution at progress u, with mu, b (and s0 for constant).
 AnnealShape = Callable[[float, float, float, float], float]
 
 ANNEALS: Registry[AnnealShape] = Registry("anneal schedule", "anneal", optional=True, labelled=True)
+SCHEMES = ("global", "local", "global+local")
 # What a residual-smoothing run reads besides its schedule's own (docs/methods.md §1).
 SMOOTHING_FIELDS = ("alpha", "detach_kappa", "layers")
 ANNEALED = ("scheme", "b", "mu", *SMOOTHING_FIELDS)
@@ -47,6 +55,40 @@ def logistic(u: float, mu: float, b: float, s0: float = 1.0) -> float:
 def constant(u: float, mu: float, b: float, s0: float = 1.0) -> float:
     """The local-only scheme's constant s0 (eq. 17)."""
     return s0
+
+
+@fills
+def smoothing_defaults(cfg: RunConfig) -> dict[str, object]:
+    """The scheme of the anneal (local for constant, else global+local) and its alpha (0 for
+    global, else 1: docs/methods.md §1), where the config leaves them open."""
+    if cfg.anneal is None:
+        return {}
+    scheme = cfg.scheme or ("local" if cfg.anneal == "constant" else "global+local")
+    check_choice("scheme", scheme, SCHEMES)
+    changes: dict[str, object] = {"scheme": scheme}
+    if cfg.alpha is None:
+        changes["alpha"] = 0.0 if scheme == "global" else 1.0
+    return changes
+
+
+@checks
+def smoothing_rules(cfg: RunConfig) -> None:
+    """Residual smoothing's own rules (docs/methods.md §1); its fields only with it on."""
+    if not cfg.smoothing:
+        if cfg.scheme is not None or cfg.alpha is not None:
+            field = "scheme" if cfg.scheme is not None else "alpha"
+            raise ConfigError(field, getattr(cfg, field), "only with residual smoothing (--anneal)")
+        return
+    check_positive("b", cfg.b)
+    check_in_range("mu", cfg.mu, 0.0, 1.0)
+    check_finite_at_least("alpha", cfg.alpha, 0.0)
+    check_in_range("s0", cfg.s0, 0.0, 1.0)
+    if cfg.loss != "mse":
+        raise ConfigError("loss", cfg.loss, "mse when residual smoothing is on (--anneal)")
+    if cfg.scheme == "global" and cfg.alpha != 0:
+        raise ConfigError("alpha", cfg.alpha, "0 for scheme global (eq. 15)")
+    if (cfg.scheme == "local") != (cfg.anneal == "constant"):
+        raise ConfigError("scheme", cfg.scheme, "local exactly when anneal is constant (eq. 17)")
 
 
 def anneal(u: float, dist: str, mu: float = 0.75, b: float = 0.5) -> float:
@@ -105,7 +147,7 @@ def residual_smoothing_loss(
     logits: Tensor,
     target: Tensor,
     s: float | Tensor,
-    alpha: float,
+    alpha: float | Tensor,
     detach_kappa: bool = True,
     layers: int = 1,
 ) -> Tensor:
@@ -114,6 +156,19 @@ def residual_smoothing_loss(
     ``target`` is class indices (N,) or a probability matrix (N, M) (e.g. smoothed labels).
     With s = 0 this is exactly the mse baseline sum_j (p_j - y_j)^2.
     """
+    return smoothing_per_sample(logits, target, s, alpha, detach_kappa, layers).mean()
+
+
+def smoothing_per_sample(
+    logits: Tensor,
+    target: Tensor,
+    s: float | Tensor,
+    alpha: float | Tensor,
+    detach_kappa: bool = True,
+    layers: int = 1,
+) -> Tensor:
+    """||W d||^2 of each sample (N,): logits (N, M); ``s`` and ``alpha`` numbers, or (N, 1)
+    tensors giving each row its own (the rows of K packed runs, rsmooth/methods/losses.py)."""
     p = torch.softmax(at_least_fp32(logits), dim=1)
     y = as_probabilities(target, p.shape[1], p.dtype)
     d = (p - y).abs()
@@ -121,7 +176,7 @@ def residual_smoothing_loss(
     if detach_kappa:  # kappa are the fixed weights of the smoothing layer (Algorithm 1, line 9)
         kappa = kappa.detach()
     r = smooth(d, kappa, layers)
-    return r.square().sum(dim=1).mean()
+    return r.square().sum(dim=1)
 
 
 class ResidualSmoothingLoss(nn.Module):

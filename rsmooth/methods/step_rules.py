@@ -1,17 +1,24 @@
-"""Step rules: how one step's gradients are computed (docs/methods.md §4.1-4.2, §5).
+"""Step rules: how one step's gradients are computed (docs/methods.md §4.1-4.2, §5), written
+once for K >= 1 runs stepped together.
 
-A step rule is built from the config by its registered factory and called as
-``rule(model, loss_fn, images, labels) -> (loss, logits)``, where ``loss_fn(images, labels)``
-is the objective of the model's current weights: on entry every ``p.grad`` is
-None; on return each trainable parameter's ``.grad`` holds the gradient the optimizer
-should use, and ``loss``/``logits`` are those of the first (unperturbed) forward pass,
-detached. The rule never calls the optimizer.
+A registered step rule is built from the configs of the runs it steps, each run's
+hyperparameters (rho, gamma, eps) read per run, and called as ``rule(weights, loss_fn)``:
+``loss_fn()`` gives the per-run losses (K,) and logits of this step's minibatch at the current
+weights, ``weights`` is what the rule may touch of the model (``Weights``: the parameters
+autograd differentiates, the gradient buffers the runs' optimizers read, each run's views of
+them). On return ``weights.grads`` hold the gradients the optimizers should use, and the
+losses and logits of the first (unperturbed) pass come back detached. The rule never calls an
+optimizer. One run is K = 1; packed runs (rsmooth/models/packed.py) keep their one-run
+semantics per run: each run's gradient norm, offset and combination are its own.
 
 Two-pass rules (SAM, F-GR, B-GR) call ``loss_fn`` a second time on the same minibatch at
-perturbed weights, so ``loss_fn`` must give the same objective on every call of a step
-(no per-call state). The second pass normalizes with its own batch statistics but leaves
-BatchNorm's running statistics as the first pass set them (``bn_stats_frozen``), and the
-weights are restored bitwise from a saved copy. Norms stay on the device: no host sync.
+perturbed weights, so it must give the same objective on every call of a step (no per-call
+state). The second pass normalizes with its own batch statistics but leaves BatchNorm's running
+statistics as the first pass set them (``bn_stats_frozen``), and the weights are restored
+bitwise from a saved copy. Norms stay on the device: no host sync.
+
+For your own loop, ``sharpness_aware(rho)`` and ``gradient_regularization(...)`` return rules
+called as ``rule(model, loss_fn, images, labels)`` on any model (docs/library.md).
 """
 
 from __future__ import annotations
@@ -23,96 +30,133 @@ import torch
 from torch import Tensor, nn
 
 from rsmooth.config import RunConfig
+from rsmooth.errors import ConfigError
 from rsmooth.methods.bn import bn_stats_frozen
-from rsmooth.registry import Registry
+from rsmooth.registry import Registry, checks
 
-# (images, labels) -> (loss, logits) at the model's current weights
+# () -> (per-run losses (K,), logits) at the model's current weights, on this step's batch
+StepLoss = Callable[[], tuple[Tensor, Tensor]]
+# (images, labels) -> (loss, logits): the loss function of a loop of your own
 LossFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 GR_METHODS = ("db", "forward", "backward")
 
 
+class Weights(Protocol):
+    """What a step rule sees of the K runs it steps (rsmooth/engine/step.py's Pack)."""
+
+    model: nn.Module  # the module whose BatchNorm statistics the second pass freezes
+    params: list[Tensor]  # the tensors autograd differentiates
+    grads: list[Tensor]  # gradient buffers laid out like params: what the optimizers read
+
+    def per_run(self, tensors: Sequence[Tensor]) -> list[list[Tensor]]:
+        """Each run's views of ``tensors`` (laid out like ``params``), in run order."""
+        ...
+
+    def buffer(self, name: str) -> list[Tensor]:
+        """A persistent scratch buffer laid out like ``params`` (one per name)."""
+        ...
+
+
 class StepRule(Protocol):
-    def __call__(
-        self, model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor
-    ) -> tuple[Tensor, Tensor]: ...
+    def __call__(self, weights: Weights, loss_fn: StepLoss) -> tuple[Tensor, Tensor]: ...
 
 
-STEP_RULES: Registry[Callable[[RunConfig], StepRule]] = Registry(
+STEP_RULES: Registry[Callable[[Sequence[RunConfig]], StepRule]] = Registry(
     "step rule", "step_rule", labelled=True
 )
 GR_FIELDS = ("gr_gamma", "gr_eps", "gr_normalize")
 
 
-def build_step_rule(cfg: RunConfig) -> StepRule:
-    return STEP_RULES.get(cfg.step_rule)(cfg)
+def pack_step_rule(cfgs: Sequence[RunConfig]) -> StepRule:
+    """The step rule of the runs ``cfgs`` (one pack runs one rule: step_rule is Shared)."""
+    return STEP_RULES.get(cfgs[0].step_rule)(cfgs)
 
 
-@STEP_RULES.register("plain")
-def plain(cfg: RunConfig | None = None) -> StepRule:
+def build_step_rule(cfg: RunConfig) -> ModelRule:
+    """The step rule of one run's config, for a loop of your own (docs/library.md)."""
+    return ModelRule(pack_step_rule([cfg]))
+
+
+# "gradient_evaluations": forward-backward passes per step, the cost `report --cost` shows.
+@STEP_RULES.register("plain", gradient_evaluations=1)
+def plain(cfgs: Sequence[RunConfig] = ()) -> StepRule:
     """One forward and one backward pass: the gradient of the minibatch loss."""
 
-    def step(
-        model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        loss, logits = loss_fn(images, labels)
-        loss.backward()
-        return loss.detach(), logits.detach()
+    def step(weights: Weights, loss_fn: StepLoss) -> tuple[Tensor, Tensor]:
+        return gradients(weights, loss_fn, weights.grads)
 
     return step
 
 
-@STEP_RULES.register("sam", fields=("rho",))
-def sam(cfg: RunConfig) -> StepRule:
-    return sharpness_aware(rho=cfg.rho)
+@STEP_RULES.register("sam", fields=("rho",), gradient_evaluations=2)
+def sam(cfgs: Sequence[RunConfig]) -> StepRule:
+    return sharpness_aware_rule([c.rho for c in cfgs])
 
 
-@STEP_RULES.register("gr-db", fields=("gr_gamma",))  # exact: no finite-difference step
-def gr_db(cfg: RunConfig) -> StepRule:
-    return gradient_regularization("db", gamma=cfg.gr_gamma)
+# Exact: no finite-difference step. A gradient with its graph, then the backward of the
+# penalty through it: about 3 passes nominally; measured 3-9x a plain step (docs/performance.md).
+@STEP_RULES.register("gr-db", fields=("gr_gamma",), gradient_evaluations=3)
+def gr_db(cfgs: Sequence[RunConfig]) -> StepRule:
+    return gradient_regularization_rule("db", [c.gr_gamma for c in cfgs])
 
 
-@STEP_RULES.register("gr-forward", fields=GR_FIELDS)
-def gr_forward(cfg: RunConfig) -> StepRule:
-    return gradient_regularization(
-        "forward", gamma=cfg.gr_gamma, eps=cfg.gr_eps, normalize=cfg.gr_normalize
-    )
+@STEP_RULES.register("gr-forward", fields=GR_FIELDS, gradient_evaluations=2)
+def gr_forward(cfgs: Sequence[RunConfig]) -> StepRule:
+    gammas, epss = [c.gr_gamma for c in cfgs], [c.gr_eps for c in cfgs]
+    return gradient_regularization_rule("forward", gammas, epss, [c.gr_normalize for c in cfgs])
 
 
-@STEP_RULES.register("gr-backward", fields=GR_FIELDS)
-def gr_backward(cfg: RunConfig) -> StepRule:
-    return gradient_regularization(
-        "backward", gamma=cfg.gr_gamma, eps=cfg.gr_eps, normalize=cfg.gr_normalize
-    )
+@STEP_RULES.register("gr-backward", fields=GR_FIELDS, gradient_evaluations=2)
+def gr_backward(cfgs: Sequence[RunConfig]) -> StepRule:
+    gammas, epss = [c.gr_gamma for c in cfgs], [c.gr_eps for c in cfgs]
+    return gradient_regularization_rule("backward", gammas, epss, [c.gr_normalize for c in cfgs])
 
 
-def trainable(model: nn.Module) -> list[torch.nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]
+@checks
+def double_backward_is_not_compiled(cfg: RunConfig) -> None:
+    if cfg.compile and cfg.step_rule == "gr-db":
+        raise ConfigError(
+            "compile", True, "false with step_rule gr-db (double backward is not compiled)"
+        )
 
 
 # ----------------------------------------------------------------------
-def sharpness_aware(rho: float = 0.05) -> StepRule:
-    """SAM (Foret et al. 2021, docs/methods.md §4.2): the gradient at theta + rho * g / ||g||."""
+def gradients(weights: Weights, loss_fn: StepLoss, into: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """One forward and backward pass: the gradients at the current weights land in ``into``;
+    returns the detached losses and logits. d(sum of losses)/d(loss_k) = 1: each run gets
+    exactly its own loss's gradient."""
+    losses, logits = loss_fn()
+    found = torch.autograd.grad(losses.sum(), weights.params)
+    with torch.no_grad():
+        torch._foreach_copy_(into, found)
+    return losses.detach(), logits.detach()
 
-    def step(
-        model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        loss, logits, params, grads = _first_pass(model, loss_fn, images, labels)
-        if params:
-            scale = rho / (global_norm(grads) + 1e-12)
-            # g is not needed after the probe: turn it into the perturbation in place.
-            with torch.no_grad():
-                _scale_(grads, scale)
-            _gradient_at_offset(model, loss_fn, images, labels, params, grads)
-        return loss, logits
+
+def sharpness_aware_rule(rhos: Sequence[float]) -> StepRule:
+    """SAM (Foret et al. 2021, docs/methods.md §4.2): each run's gradient at
+    theta + rho * g / ||g||, with its own rho and norm."""
+
+    def step(weights: Weights, loss_fn: StepLoss) -> tuple[Tensor, Tensor]:
+        losses, logits = gradients(weights, loss_fn, weights.grads)
+        # g is not needed after the probe: turn it into the perturbation in place.
+        with torch.no_grad():
+            for g, rho in zip(weights.per_run(weights.grads), rhos, strict=True):
+                torch._foreach_mul_(g, rho / (global_norm(g) + 1e-12))
+        gradient_at_offset(weights, loss_fn, weights.grads, into=weights.grads)
+        return losses, logits
 
     return step
 
 
-def gradient_regularization(
-    method: str, gamma: float, eps: float = 0.01, normalize: bool = False
+def gradient_regularization_rule(
+    method: str,
+    gammas: Sequence[float],
+    epss: Sequence[float] = (),
+    normalize: Sequence[bool] = (),
 ) -> StepRule:
-    """Gradient regularization, the gradient of L + gamma/2 ||grad L||^2 (docs/methods.md §4.1).
+    """Gradient regularization, the gradient of L + gamma/2 ||grad L||^2 (docs/methods.md
+    §4.1), each run with its own gamma (and eps, normalize).
 
     ``method``: ``db`` (exact double backprop), ``forward`` (F-GR: probe theta + h g) or
     ``backward`` (B-GR: probe theta - h g), with h = eps, or eps / ||g|| when ``normalize``.
@@ -120,109 +164,149 @@ def gradient_regularization(
     """
     if method not in GR_METHODS:
         raise ValueError(f"gradient regularization method {method!r} is not one of {GR_METHODS}")
-    if gamma == 0:
+    if all(gamma == 0 for gamma in gammas):
         # The penalty vanishes: the gradient is exactly g, and the probe pass would be wasted.
         return plain()
     if method == "db":
-        return _double_backprop(gamma)
+        return _double_backprop(gammas)
     direction = 1.0 if method == "forward" else -1.0
+    epss = list(epss) or [0.01] * len(gammas)
+    normalize = list(normalize) or [False] * len(gammas)
 
-    def step(
-        model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        loss, logits, params, grads = _first_pass(model, loss_fn, images, labels)
-        if not params:
-            return loss, logits
+    def step(weights: Weights, loss_fn: StepLoss) -> tuple[Tensor, Tensor]:
+        losses, logits = gradients(weights, loss_fn, weights.grads)
+        grads, probe = weights.per_run(weights.grads), weights.buffer("probe")
+        steps: list[Tensor | float] = []
         with torch.no_grad():
-            h = eps / (global_norm(grads) + 1e-12) if normalize else eps
-            offset = [g.clone() for g in grads]
-            _scale_(offset, direction * h)
-        _gradient_at_offset(model, loss_fn, images, labels, params, offset)
-        del offset
-        # F-GR: (1 - gamma/h) g + (gamma/h) g2 = g + (gamma/h)(g2 - g);
-        # B-GR: (1 + gamma/h) g - (gamma/h) g2 = g - (gamma/h)(g2 - g).
-        probe_grads = [p.grad for p in params if p.grad is not None]
+            torch._foreach_copy_(probe, weights.grads)
+            for g, offset, eps, normalized in zip(
+                grads, weights.per_run(probe), epss, normalize, strict=True
+            ):
+                h = eps / (global_norm(g) + 1e-12) if normalized else eps
+                steps.append(h)
+                torch._foreach_mul_(offset, direction * h)
+        gradient_at_offset(weights, loss_fn, probe, into=probe)
+        # F-GR: g + (gamma/h)(g2 - g); B-GR: g - (gamma/h)(g2 - g).
         with torch.no_grad():
-            torch._foreach_sub_(probe_grads, grads)
-            _scale_(probe_grads, direction * gamma / h)
-            torch._foreach_add_(probe_grads, grads)
-        return loss, logits
+            for g, g2, h, gamma in zip(grads, weights.per_run(probe), steps, gammas, strict=True):
+                if gamma == 0:  # this run's penalty vanishes: its gradient stays g
+                    continue
+                torch._foreach_sub_(g2, g)
+                torch._foreach_mul_(g2, direction * gamma / h)
+                torch._foreach_add_(g, g2)
+        return losses, logits
 
     return step
 
 
-def _double_backprop(gamma: float) -> StepRule:
-    """DB: g + gamma H g by differentiating gamma/2 ||g||^2 through the graph of g (≈ 3× SGD)."""
+def _double_backprop(gammas: Sequence[float]) -> StepRule:
+    """DB: g + gamma H g, by differentiating gamma/2 ||g||^2 (each run its own) through the
+    graph of g."""
 
-    def step(
-        model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        params = trainable(model)
-        loss, logits = loss_fn(images, labels)
-        grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
-        used = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
-        penalty = 0.5 * gamma * sum(g.square().sum() for _, g in used)
+    def step(weights: Weights, loss_fn: StepLoss) -> tuple[Tensor, Tensor]:
+        losses, logits = loss_fn()
+        found = torch.autograd.grad(
+            losses.sum(), weights.params, create_graph=True, allow_unused=True
+        )
+        grads = [
+            torch.zeros_like(p) if g is None else g
+            for p, g in zip(weights.params, found, strict=True)
+        ]
+        penalty = sum(
+            0.5 * gamma * sum(g.square().sum() for g in views)
+            for views, gamma in zip(weights.per_run(grads), gammas, strict=True)
+        )
+        hessian_grads: Sequence[Tensor | None] = [None] * len(grads)
         if isinstance(penalty, Tensor) and penalty.requires_grad:
-            penalty.backward()  # p.grad = gamma * H g
+            hessian_grads = torch.autograd.grad(penalty, weights.params, allow_unused=True)
         with torch.no_grad():
-            for p, g in used:
-                if p.grad is None:  # g does not depend on p: H g has no entry here
-                    p.grad = g.detach()
+            for buffer, g, hg in zip(weights.grads, grads, hessian_grads, strict=True):
+                if hg is None:  # g does not depend on this tensor: H g has no entry here
+                    buffer.copy_(g)
                 else:
-                    p.grad.add_(g.detach())
-        return loss.detach(), logits.detach()
+                    buffer.copy_(hg).add_(g)
+        return losses.detach(), logits.detach()
 
     return step
 
 
 # ----------------------------------------------------------------------
-def _scale_(tensors: list[Tensor], factor: Tensor | float) -> None:
-    """Multiply in place by a Python number or a 0-d tensor on their device (no host sync)."""
-    if isinstance(factor, Tensor):
-        torch._foreach_mul_(tensors, factor)
-    else:
-        torch._foreach_mul_(tensors, factor)
-
-
 def global_norm(tensors: Sequence[Tensor]) -> Tensor:
     """The L2 norm over all tensors together, as a 0-d tensor on their device."""
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(tensors))))
 
 
-def _first_pass(
-    model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor
-) -> tuple[Tensor, Tensor, list[Tensor], list[Tensor]]:
-    """Loss, logits (detached), the parameters that received a gradient, and those gradients."""
-    loss, logits = loss_fn(images, labels)
-    loss.backward()
-    params: list[Tensor] = [p for p in trainable(model) if p.grad is not None]
-    grads = [p.grad for p in params if p.grad is not None]
-    return loss.detach(), logits.detach(), params, grads
-
-
-def _gradient_at_offset(
-    model: nn.Module,
-    loss_fn: LossFn,
-    images: Tensor,
-    labels: Tensor,
-    params: list[Tensor],
-    offset: list[Tensor],
+def gradient_at_offset(
+    weights: Weights, loss_fn: StepLoss, offset: list[Tensor], into: list[Tensor]
 ) -> None:
-    """Leave in ``p.grad`` the gradient at theta + offset on the same minibatch.
+    """Leave in ``into`` the gradient at theta + offset on the same minibatch (``into`` may be
+    ``offset`` itself: the offset is applied before the gradient is written).
 
     BatchNorm running statistics are frozen for this pass, and theta is copied back from a
     saved copy (bitwise; subtracting the offset again would not be exact in floating point).
     """
+    params = weights.params
     with torch.no_grad():
         saved = [torch.empty_like(p) for p in params]
         torch._foreach_copy_(saved, params)
         torch._foreach_add_(params, offset)
-    for p in params:
-        p.grad = None
     try:
-        with bn_stats_frozen(model):
-            probe_loss, _ = loss_fn(images, labels)
-        probe_loss.backward()
+        with bn_stats_frozen(weights.model):
+            gradients(weights, loss_fn, into)
     finally:
         with torch.no_grad():
             torch._foreach_copy_(params, saved)
+
+
+# ----------------------------------------------------------------------------- your own loop
+def trainable(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters a step gives gradients to (those that require them)."""
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+class ModelWeights:
+    """``Weights`` of one plain model in a loop of your own: its trainable parameters, whose
+    ``.grad`` are the gradient buffers (a run of one)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.params: list[Tensor] = list(trainable(model))
+        self.grads: list[Tensor] = []
+        for p in self.params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            self.grads.append(p.grad)
+        self._buffers: dict[str, list[Tensor]] = {}
+
+    def per_run(self, tensors: Sequence[Tensor]) -> list[list[Tensor]]:
+        return [list(tensors)]
+
+    def buffer(self, name: str) -> list[Tensor]:
+        if name not in self._buffers:
+            self._buffers[name] = [torch.empty_like(p) for p in self.params]
+        return self._buffers[name]
+
+
+class ModelRule:
+    """A step rule for a loop of your own: ``rule(model, loss_fn, images, labels) -> (loss,
+    logits)`` leaves the step's gradients in every trainable parameter's ``.grad``."""
+
+    def __init__(self, rule: StepRule) -> None:
+        self.rule = rule
+
+    def __call__(
+        self, model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        return self.rule(ModelWeights(model), lambda: loss_fn(images, labels))
+
+
+def sharpness_aware(rho: float = 0.05) -> ModelRule:
+    """SAM for your own loop: the gradient at theta + rho * g / ||g||."""
+    return ModelRule(sharpness_aware_rule([rho]))
+
+
+def gradient_regularization(
+    method: str, gamma: float, eps: float = 0.01, normalize: bool = False
+) -> ModelRule:
+    """Gradient regularization for your own loop (``gradient_regularization_rule``)."""
+    return ModelRule(gradient_regularization_rule(method, [gamma], [eps], [normalize]))

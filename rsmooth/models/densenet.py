@@ -11,6 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rsmooth.models.packed import (
+    PackedBatchNorm2d,
+    PackedConv2d,
+    PackedLinear,
+    channels_per_run,
+    packs,
+)
 from rsmooth.models.registry import MODELS
 from rsmooth.models.resnet import init_kaiming
 
@@ -79,6 +86,66 @@ class DenseNetBC(nn.Module):
         out = self.features(x)
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
         return self.fc(out)
+
+
+# ----------------------------------------------------------------------------- packed form
+# K DenseNet-BCs as one grouped model (rsmooth/models/packed.py: why, and the layout).
+class PackedBottleneck(BottleneckLayer):
+    """The bottleneck on packed layers; its k new maps are appended to each run's block."""
+
+    def __init__(self, layers: list[BottleneckLayer]) -> None:
+        nn.Module.__init__(self)
+        self.runs = len(layers)
+        self.bn1 = PackedBatchNorm2d([m.bn1 for m in layers])
+        self.conv1 = PackedConv2d([m.conv1 for m in layers])
+        self.bn2 = PackedBatchNorm2d([m.bn2 for m in layers])
+        self.conv2 = PackedConv2d([m.conv2 for m in layers])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        new = self.conv1(F.relu(self.bn1(x)))
+        new = self.conv2(F.relu(self.bn2(new)))
+        joined = torch.cat([channels_per_run(x, self.runs), channels_per_run(new, self.runs)], 2)
+        # The 5-d cat comes out contiguous; the plain model's cat keeps channels_last.
+        layout = (
+            torch.channels_last
+            if x.is_contiguous(memory_format=torch.channels_last)
+            else torch.contiguous_format
+        )
+        return joined.flatten(1, 2).contiguous(memory_format=layout)
+
+
+class PackedTransition(Transition):
+    """``Transition.forward`` (BN-ReLU-conv1x1-avgpool) on packed layers."""
+
+    def __init__(self, transitions: list[Transition]) -> None:
+        nn.Module.__init__(self)
+        self.bn = PackedBatchNorm2d([t.bn for t in transitions])
+        self.conv = PackedConv2d([t.conv for t in transitions])
+
+
+@packs(DenseNetBC)
+class PackedDenseNet(DenseNetBC):
+    """``DenseNetBC.forward`` on packed layers: (B, K*C_in, H, W) -> (K, B, M) logits."""
+
+    def __init__(self, models: list[DenseNetBC]) -> None:
+        nn.Module.__init__(self)
+        layers = zip(*(m.features for m in models), strict=True)
+        self.features = nn.Sequential(*(_pack_feature(list(group)) for group in layers))
+        self.fc = PackedLinear([m.fc for m in models])  # type: ignore[assignment]  # same role
+
+
+_FEATURES = {
+    nn.Conv2d: PackedConv2d,
+    nn.BatchNorm2d: PackedBatchNorm2d,
+    BottleneckLayer: PackedBottleneck,
+    Transition: PackedTransition,
+}
+
+
+def _pack_feature(layers: list[nn.Module]) -> nn.Module:
+    if isinstance(layers[0], nn.ReLU):
+        return nn.ReLU()
+    return _FEATURES[type(layers[0])](layers)
 
 
 @MODELS.register("densenet-bc-100", title="DenseNet-BC-100")

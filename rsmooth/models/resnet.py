@@ -10,6 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rsmooth.models.packed import (
+    PackedBatchNorm2d,
+    PackedConv2d,
+    PackedLinear,
+    channels_per_run,
+    packs,
+)
 from rsmooth.models.registry import MODELS
 
 STAGE_WIDTHS = (16, 32, 64)
@@ -74,6 +81,49 @@ class CifarResNet(nn.Module):
         out = self.stages(out)
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
         return self.fc(out)
+
+
+# ----------------------------------------------------------------------------- packed form
+# K ResNets as one grouped model (rsmooth/models/packed.py: why, and the layout).
+class PackedBasicBlock(BasicBlock):
+    """``BasicBlock.forward`` on packed layers; the option-A shortcut pads each run's block."""
+
+    def __init__(self, blocks: list[BasicBlock]) -> None:
+        nn.Module.__init__(self)
+        first = blocks[0]
+        self.runs = len(blocks)
+        self.conv1 = PackedConv2d([b.conv1 for b in blocks])
+        self.bn1 = PackedBatchNorm2d([b.bn1 for b in blocks])
+        self.conv2 = PackedConv2d([b.conv2 for b in blocks])
+        self.bn2 = PackedBatchNorm2d([b.bn2 for b in blocks])
+        self.downsample = first.downsample
+        self.shortcut_stride = first.shortcut_stride
+        self.channel_pad = first.channel_pad
+
+    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.downsample:
+            return x
+        s = self.shortcut_stride
+        x = channels_per_run(x[:, :, ::s, ::s], self.runs)
+        return F.pad(x, (0, 0, 0, 0, *self.channel_pad)).flatten(1, 2)
+
+
+@packs(CifarResNet)
+class PackedResNet(CifarResNet):
+    """``CifarResNet.forward`` on packed layers: (B, K*C_in, H, W) -> (K, B, M) logits."""
+
+    def __init__(self, models: list[CifarResNet]) -> None:
+        nn.Module.__init__(self)
+        self.conv1 = PackedConv2d([m.conv1 for m in models])
+        self.bn1 = PackedBatchNorm2d([m.bn1 for m in models])
+        stages = zip(*(m.stages for m in models), strict=True)
+        self.stages = nn.Sequential(
+            *(
+                nn.Sequential(*(PackedBasicBlock(list(b)) for b in zip(*stage, strict=True)))
+                for stage in stages
+            )
+        )
+        self.fc = PackedLinear([m.fc for m in models])  # type: ignore[assignment]  # same role
 
 
 def init_kaiming(model: nn.Module) -> None:
