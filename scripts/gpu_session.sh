@@ -11,7 +11,7 @@ OUT=${OUT:-gpu-out}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 RUNS=${RUNS:-runs/gpu}
 BUDGET=${BUDGET:-560}
-ALL_STAGES="environment bench-resnet20 verdict bench-resnet20-pack bench-resnet56 table1-epoch bench-resnet56-compile"
+ALL_STAGES="environment bench-resnet20 deterministic table2-eighth bench-resnet20-pack bench-resnet56 table1-epoch gr-eighth agr-eighth bench-resnet56-compile"
 STAGES=${STAGES:-$ALL_STAGES}
 BENCH_EXTRA=${BENCH_EXTRA:-}
 SWEEP_EXTRA=${SWEEP_EXTRA:-}
@@ -43,9 +43,15 @@ run_stage() {
       stage environment 30 bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; $PY -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.is_available() and torch.cuda.get_device_name())'; nproc" ;;
     bench-resnet20)  # every method against SGD, the engine against a plain loop (~60 s)
       stage "$1" 90 $PY -m rsmooth bench --model resnet20 --data fashion-mnist $BENCH_EXTRA --json "$OUT/$1.json" ;;
-    verdict)  # both stages of the verdict recipe, packed (~4.3 min)
-      stage "$1" 300 $PY -m rsmooth sweep verdict-fmnist --out "$RUNS/verdict-fmnist" --pack 10 --set "data_dir=$DATA" $SWEEP_EXTRA
-      stage "$1-report" 30 $PY -m rsmooth report "$RUNS/verdict-fmnist" --select holdout --metric mean ;;
+    deterministic)  # determinism's cost (bench) and its promise: two passes, one record
+      stage "$1-bench" 60 $PY -m rsmooth bench --model resnet20 --data fashion-mnist --methods sgd,sam --skip-engine --deterministic $BENCH_EXTRA --json "$OUT/$1.json"
+      for pass in a b; do
+        stage "$1-pass-$pass" 90 $PY -m rsmooth sweep table2-eighth --out "$RUNS/deterministic-$pass" --pack 28 --set deterministic=true --set epochs=4 --set "data_dir=$DATA" $SWEEP_EXTRA
+      done
+      stage "$1-compare" 20 $PY scripts/same_records.py "$RUNS/deterministic-a" "$RUNS/deterministic-b" ;;
+    table2-eighth | gr-eighth | agr-eighth)  # the recipes of docs/reproducing.md, packed: their own engine folder
+      stage "$1" 240 $PY -m rsmooth sweep "$1" --out "$RUNS/$1" --pack 64 --set deterministic=true --set "data_dir=$DATA" $SWEEP_EXTRA
+      stage "$1-report" 30 $PY -m rsmooth report "$RUNS/$1" --select holdout --metric mean --cost --out "$OUT/$1-report" ;;
     bench-resnet20-pack)  # K runs packed against the same K runs one by one (75 s)
       stage "$1" 90 $PY -m rsmooth bench --model resnet20 --data fashion-mnist --skip-methods --skip-engine --pack 1,4,16,64 --rounds 5 --steps 10 $BENCH_EXTRA --json "$OUT/$1.json" ;;
     bench-resnet56)  # methods, engine and packing on the CIFAR shape (~80 s)
@@ -53,7 +59,7 @@ run_stage() {
     table1-epoch)  # Table 1 at full Fashion-MNIST: one seed's 64 configurations, one epoch, packed (44 s)
       stage "$1" 75 $PY -m rsmooth sweep table1 --trials 1 --out "$RUNS/table1-one-epoch" --pack 64 --set epochs=1 --set "data_dir=$DATA" $SWEEP_EXTRA ;;
     bench-resnet56-compile)  # torch.compile, paid per model instance: two methods (57 s)
-      stage "$1" 80 $PY -m rsmooth bench --model resnet56 --data cifar10 --compile --methods sgd,smoothing --skip-engine $BENCH_EXTRA --json "$OUT/$1.json" ;;
+      stage "$1" 80 $PY -m rsmooth bench --model resnet56 --data cifar10 --compile --methods sgd,logistic --skip-engine $BENCH_EXTRA --json "$OUT/$1.json" ;;
     *) echo "## unknown stage $1 (stages: $ALL_STAGES)" ;;
   esac
 }

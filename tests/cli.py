@@ -19,6 +19,11 @@ class Result:
     def output(self) -> str:
         return self.stdout + self.stderr
 
+    @property
+    def words(self) -> str:
+        """All it printed, whitespace collapsed (a rich table wraps its lines anywhere)."""
+        return " ".join(self.output.split())
+
 
 def invoke(args: list[str], capsys: pytest.CaptureFixture[str]) -> Result:
     """``rsmooth ARGS``: its exit code and what it printed."""

@@ -114,3 +114,15 @@ def flat_curve(final: float, epochs: int, peak_bonus: float = 0.0) -> list[float
     if epochs >= 2:
         curve[-2] = final + peak_bonus
     return curve
+
+
+TIMINGS = ("epoch_seconds", "images_per_second")
+
+
+def read_metrics(folder: Path, timings: bool = True) -> list[dict[str, Any]]:
+    """A run folder's epoch records, in order (without the timings: ``timings=False``)."""
+    lines = (Path(folder) / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    if timings:
+        return records
+    return [{k: v for k, v in r.items() if k not in TIMINGS} for r in records]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -45,3 +47,34 @@ def test_threads_and_description():
         )
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_determinism_is_recorded_and_leaves_the_cpu_as_it_is(deterministic):
+    # CPU runs repeat bit for bit either way; the flag is recorded, no global switch flips.
+    cfg = RunConfig(device="cpu", deterministic=deterministic)
+    env = select_environment(cfg)
+    assert env.describe(cfg)["deterministic"] is deterministic
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_deterministic_gpu_runs_repeat_bit_for_bit(tmp_path):
+    from rsmooth.data.synthetic import write_synthetic
+    from rsmooth.engine import train_run
+
+    data = write_synthetic("fashion-mnist", tmp_path / "data", 256, 64)
+    cfg = RunConfig(
+        device="cuda", deterministic=True, data_dir=str(data), epochs=2, batch_size=32, seed=3
+    )
+    for name in ("a", "b"):
+        train_run(cfg, tmp_path / name, quiet=True)
+    lines = [
+        [
+            {k: v for k, v in json.loads(x).items() if "second" not in k}
+            for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        ]
+        for name in ("a", "b")
+    ]
+    assert lines[0] == lines[1]
+    torch.use_deterministic_algorithms(False)

@@ -24,6 +24,7 @@ from rsmooth.engine.packing import packable
 from rsmooth.methods.losses import LOSSES, mse, run_column
 from rsmooth.methods.step_rules import STEP_RULES, StepRule, sharpness_aware_rule
 from rsmooth.report import build_report, to_markdown
+from tests.fixtures import read_metrics
 from tests.goldens import float64
 
 
@@ -143,13 +144,6 @@ def tiny(data: Path, **fields: Any) -> RunConfig:
     return RunConfig.from_dict({**base, **fields})
 
 
-def records(folder: Path) -> list[dict[str, Any]]:
-    import json
-
-    lines = (folder / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(x).items() if "second" not in k} for x in lines]
-
-
 def test_new_fields_that_declare_their_packing_pack_with_the_separate_results(tmp_path):
     data = write_synthetic("fashion-mnist", tmp_path / "data", 24, 16)
     for field, fixed in (
@@ -164,12 +158,16 @@ def test_new_fields_that_declare_their_packing_pack_with_the_separate_results(tm
             for cfg, folder in zip(cfgs, packed, strict=True):
                 alone = tmp_path / field / f"alone-{folder.name}"
                 train_run(cfg, alone, quiet=True)
-                for a, b in zip(records(folder), records(alone), strict=True):
+                for a, b in zip(
+                    read_metrics(folder, timings=False),
+                    read_metrics(alone, timings=False),
+                    strict=True,
+                ):
                     assert a.keys() == b.keys()
                     for key in a:
                         assert a[key] == pytest.approx(b[key], rel=1e-12, abs=1e-300), key
         # the field made a difference: the two runs of the pack are not the same run
-        assert records(packed[0]) != records(packed[1])
+        assert read_metrics(packed[0], False) != read_metrics(packed[1], False)
 
 
 def test_a_new_field_without_a_packing_declaration_is_refused_with_the_reason(tmp_path):

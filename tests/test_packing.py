@@ -29,6 +29,7 @@ from rsmooth.engine import train_run, train_runs
 from rsmooth.engine.packing import group_packs, packable
 from rsmooth.models import MODELS, build_model
 from rsmooth.models.packed import bindings, pack_model, run_views
+from tests.fixtures import read_metrics
 from tests.goldens import float64 as float64_context
 
 torch.set_num_threads(1)
@@ -41,11 +42,6 @@ def float64():
     """Models in float64, and the engine's batches with them."""
     with float64_context():
         yield
-
-
-@pytest.fixture(scope="module")
-def fmnist(tmp_path_factory) -> Path:
-    return write_synthetic("fashion-mnist", tmp_path_factory.mktemp("fmnist"), 24, 16)
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +60,6 @@ def tiny(data_dir: Path, **fields) -> RunConfig:
         num_threads=1,
     )
     return RunConfig(**{**base, **fields})
-
-
-def read_metrics(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
 
 
 def assert_same_records(packed: Path, separate: Path) -> None:

@@ -484,21 +484,14 @@ def test_overrides_are_read_as_yaml_scalars():
 
 
 # ---------------------------------------------------------------------------- the command
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    import rsmooth.cli.sweep  # noqa: F401  (registers the command)
-    from rsmooth.cli import main
-
-    with pytest.raises(SystemExit) as exit_:
-        main(args)
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
 
 
 def test_cli_rejects_a_bad_recipe_before_writing_anything(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
     path.write_text("name: bad\nbase: {model: resnet20}\ngrid: {b: []}\n")
     out_dir = tmp_path / "out"
-    code, _, err = run_cli(["sweep", str(path), "--out", str(out_dir)], capsys)
+    result = invoke(["sweep", str(path), "--out", str(out_dir)], capsys)
+    code, err = result.exit_code, result.stderr
     assert code == 2
     assert err.strip().count("\n") == 0 and "grid.b: empty list" in err
     assert not out_dir.exists()
@@ -506,7 +499,8 @@ def test_cli_rejects_a_bad_recipe_before_writing_anything(tmp_path, capsys):
 
 def test_cli_dry_run_lists_runs_and_cost(tmp_path, capsys):
     out_dir = tmp_path / "out"
-    code, out, _ = run_cli(["sweep", "table1", "--dry-run", "--out", str(out_dir)], capsys)
+    result = invoke(["sweep", "table1", "--dry-run", "--out", str(out_dir)], capsys)
+    code, out = result.exit_code, result.stdout
     assert code == 0
     assert "sgd/weight_decay=0.001/seed=0" in out and "todo" in out
     assert "320 runs to run, 15360 epochs" in " ".join(out.split())

@@ -21,6 +21,7 @@ import yaml
 
 from rsmooth.data.fashion_mnist import write_fashion_mnist
 from rsmooth.runfolder import is_locked
+from tests.cli import invoke
 
 EPOCHS = 4
 GOOD = ["sgd/seed=0", "smooth/seed=0"]
@@ -56,16 +57,6 @@ def write_recipe(path: Path, data_dir: Path, with_bad_runs: bool) -> Path:
     }
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str]:
-    import rsmooth.cli.sweep  # noqa: F401  (registers the command)
-    from rsmooth.cli import main
-
-    with pytest.raises(SystemExit) as exit_:
-        main(["sweep", *args])
-    out, err = capsys.readouterr()
-    return exit_.value.code, " ".join((out + err).split())
 
 
 def summary(path: Path) -> dict:
@@ -115,7 +106,8 @@ def test_rerun_skips_finished_runs_and_retries_the_failed_one(swept, capsys):
     out_dir = swept["out"]
     finished = [*GOOD, "diverge/seed=0"]
     before = {name: (out_dir / name / "summary.json").stat().st_mtime_ns for name in finished}
-    code, text = run_cli([str(swept["recipe"]), "--out", str(out_dir)], capsys)
+    result = invoke(["sweep", str(swept["recipe"]), "--out", str(out_dir)], capsys)
+    code, text = result.exit_code, result.words
     assert code == 4
     assert "2 already done, 0 completed now, 2 failed or diverged" in text
     assert "[1/1] failed: broken/seed=0" in text  # the only run started again
@@ -126,7 +118,8 @@ def test_rerun_skips_finished_runs_and_retries_the_failed_one(swept, capsys):
 @pytest.mark.slow  # shares the real sweep of the `swept` fixture
 def test_dry_run_lists_status_and_a_measured_cost(swept, capsys):
     args = [str(swept["recipe"]), "--out", str(swept["out"]), "--dry-run", "--trials", "2"]
-    code, text = run_cli(args, capsys)
+    result = invoke(["sweep", *args], capsys)
+    code, text = result.exit_code, result.words
     assert code == 0
     assert "sgd/seed=0 │ completed │ 4/4" in text
     assert "diverge/seed=0 │ diverged │ 1/4" in text
@@ -140,7 +133,8 @@ def test_dry_run_lists_status_and_a_measured_cost(swept, capsys):
 @pytest.mark.slow  # shares the real sweep of the `swept` fixture
 def test_a_folder_of_another_experiment_is_refused(swept, capsys):
     args = [str(swept["recipe"]), "--out", str(swept["out"]), "--set", "epochs=3"]
-    code, text = run_cli(args, capsys)
+    result = invoke(["sweep", *args], capsys)
+    code, text = result.exit_code, result.words
     assert code == 2
     assert "holds a different experiment (epochs: 4 there, 3 planned)" in text
 
@@ -190,7 +184,8 @@ def test_killed_sweep_resumes_to_the_unbroken_result(swept, tmp_path, capsys):
     assert summary(second)["status"] == "running"
     first_mtime = (first / "summary.json").stat().st_mtime_ns
 
-    code, text = run_cli([str(recipe), "--out", str(out_dir)], capsys)
+    result = invoke(["sweep", str(recipe), "--out", str(out_dir)], capsys)
+    code, text = result.exit_code, result.words
     assert code == 0, text
     assert "1 already done, 1 completed now, 0 failed or diverged" in text
     assert (first / "summary.json").stat().st_mtime_ns == first_mtime  # not run twice

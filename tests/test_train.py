@@ -14,11 +14,12 @@ import pytest
 import torch
 import yaml
 
-from rsmooth.cli import main
 from rsmooth.config import RunConfig
 from rsmooth.data import DATASETS
 from rsmooth.data.synthetic import write_synthetic
 from rsmooth.parts import config_from_yaml, resolve
+from tests.cli import invoke
+from tests.fixtures import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 METRIC_KEYS = {
@@ -36,15 +37,10 @@ METRIC_KEYS = {
 TIMING_KEYS = {"epoch_seconds", "images_per_second"}
 
 
-def run_cli(args: list[str], capsys) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    return exit_info.value.code, capsys.readouterr().err
-
-
 @pytest.fixture(scope="module")
-def fmnist(tmp_path_factory) -> Path:
-    return write_synthetic("fashion-mnist", tmp_path_factory.mktemp("fmnist"), 96, 48)
+def fmnist96(synthetic_data) -> Path:
+    """96 training images: 3 steps of 32."""
+    return synthetic_data("fashion-mnist", 96, 48)
 
 
 def tiny_args(data_dir: Path, out: Path, *extra: str) -> list[str]:
@@ -65,14 +61,11 @@ def tiny_args(data_dir: Path, out: Path, *extra: str) -> list[str]:
     ]
 
 
-def read_metrics(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-
-
-def test_train_writes_the_run_folder(fmnist, tmp_path, capsys):
+def test_train_writes_the_run_folder(fmnist96, tmp_path, capsys):
     out = tmp_path / "run"
     started = time.perf_counter()
-    code, err = run_cli(tiny_args(fmnist, out, "--anneal", "logistic", "--b", "0.3"), capsys)
+    result = invoke(tiny_args(fmnist96, out, "--anneal", "logistic", "--b", "0.3"), capsys)
+    code, err = result.exit_code, result.stderr
     elapsed = time.perf_counter() - started
     assert code == 0, err
     total = json.loads((out / "summary.json").read_text())["total_seconds"]
@@ -141,27 +134,29 @@ def test_learns_on_learnable_data(tmp_path):
     assert summary["max_val_acc"] > 50.0  # 10 classes: chance is 10% (measured: 70-80%)
 
 
-def test_config_file_and_flags(fmnist, tmp_path, capsys):
+def test_config_file_and_flags(fmnist96, tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"epochs": 1, "seed": 5, "optimizer": "adam"}))
     out = tmp_path / "run"
-    code, err = run_cli(tiny_args(fmnist, out, "--config", str(config), "--seed", "7"), capsys)
+    result = invoke(tiny_args(fmnist96, out, "--config", str(config), "--seed", "7"), capsys)
+    code, err = result.exit_code, result.stderr
     assert code == 0, err
     cfg = config_from_yaml(out / "config.yaml")
     # flags win over the file: tiny_args sets --epochs 2, --seed 7 overrides seed 5
     assert (cfg.epochs, cfg.seed, cfg.optimizer, cfg.lr) == (2, 7, "adam", 1e-3)
 
 
-def test_existing_run_folder_is_never_overwritten(fmnist, tmp_path, capsys):
+def test_existing_run_folder_is_never_overwritten(fmnist96, tmp_path, capsys):
     out = tmp_path / "run"
-    assert run_cli(tiny_args(fmnist, out), capsys)[0] == 0
+    assert invoke(tiny_args(fmnist96, out), capsys).exit_code == 0
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    code, err = run_cli(tiny_args(fmnist, out), capsys)
+    result = invoke(tiny_args(fmnist96, out), capsys)
+    code, err = result.exit_code, result.stderr
     assert code == 2
     assert "already exists" in err and "--resume" in err
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
     # resuming a completed run is a no-op (but for the lock it takes while it looks)
-    code, _ = run_cli(["train", "--resume", str(out), "--quiet"], capsys)
+    code = invoke(["train", "--resume", str(out), "--quiet"], capsys).exit_code
     assert code == 0
     after = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     assert {k: v for k, v in after.items() if k != ".lock"} == {
@@ -170,14 +165,14 @@ def test_existing_run_folder_is_never_overwritten(fmnist, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_kill_and_resume_matches_an_unbroken_run(fmnist, tmp_path, capsys):
+def test_kill_and_resume_matches_an_unbroken_run(fmnist96, tmp_path, capsys):
     # a fixed thread count: CPU float reductions differ (~1e-5) between thread counts
     args = ["--epochs", "4", "--anneal", "laplace", "--step-rule", "sam", "--num-threads", "1"]
     unbroken = tmp_path / "unbroken"
-    assert run_cli(tiny_args(fmnist, unbroken, *args), capsys)[0] == 0
+    assert invoke(tiny_args(fmnist96, unbroken, *args), capsys).exit_code == 0
 
     broken = tmp_path / "broken"
-    cmd = [sys.executable, "-m", "rsmooth", *tiny_args(fmnist, broken), *args]
+    cmd = [sys.executable, "-m", "rsmooth", *tiny_args(fmnist96, broken), *args]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -191,18 +186,19 @@ def test_kill_and_resume_matches_an_unbroken_run(fmnist, tmp_path, capsys):
     done = len(read_metrics(broken))
     assert 1 <= done <= 4
 
-    code, err = run_cli(["train", "--resume", str(broken), "--quiet"], capsys)
+    result = invoke(["train", "--resume", str(broken), "--quiet"], capsys)
+    code, err = result.exit_code, result.stderr
     assert code == 0, err
     strip = lambda ms: [{k: v for k, v in m.items() if k not in TIMING_KEYS} for m in ms]  # noqa: E731
     assert strip(read_metrics(broken)) == strip(read_metrics(unbroken))
     assert json.loads((broken / "summary.json").read_text())["status"] == "completed"
 
 
-def test_resume_drops_metrics_past_the_checkpoint(fmnist, tmp_path, capsys, monkeypatch):
+def test_resume_drops_metrics_past_the_checkpoint(fmnist96, tmp_path, capsys, monkeypatch):
     from rsmooth.engine import lifecycle as trainer
 
     reference = tmp_path / "reference"
-    assert run_cli(tiny_args(fmnist, reference), capsys)[0] == 0
+    assert invoke(tiny_args(fmnist96, reference), capsys).exit_code == 0
     # crash after epoch 2's metrics line was written but before its checkpoint was saved
     save = trainer.save_checkpoint
 
@@ -213,23 +209,25 @@ def test_resume_drops_metrics_past_the_checkpoint(fmnist, tmp_path, capsys, monk
 
     monkeypatch.setattr(trainer, "save_checkpoint", crash_at_epoch_2)
     out = tmp_path / "run"
-    code, err = run_cli(tiny_args(fmnist, out), capsys)
+    result = invoke(tiny_args(fmnist96, out), capsys)
+    code, err = result.exit_code, result.stderr
     assert code == 130, err
     monkeypatch.setattr(trainer, "save_checkpoint", save)
     assert len(read_metrics(out)) == 2
     with open(out / "metrics.jsonl", "a") as f:
         f.write('{"epoch": 3, "step": 9, "lr": 0.0')  # and a half-written line
-    code, err = run_cli(["train", "--resume", str(out), "--quiet"], capsys)
+    result = invoke(["train", "--resume", str(out), "--quiet"], capsys)
+    code, err = result.exit_code, result.stderr
     assert code == 0, err
     strip = lambda ms: [{k: v for k, v in m.items() if k not in TIMING_KEYS} for m in ms]  # noqa: E731
     assert strip(read_metrics(out)) == strip(read_metrics(reference))
 
 
-def test_divergence_stops_with_its_own_status(fmnist, tmp_path, capsys):
+def test_divergence_stops_with_its_own_status(fmnist96, tmp_path, capsys):
     out = tmp_path / "run"
-    code, _ = run_cli(
-        tiny_args(fmnist, out, "--loss", "ce", "--lr", "1e30", "--lr-drop-at", "1.0"), capsys
-    )
+    code = invoke(
+        tiny_args(fmnist96, out, "--loss", "ce", "--lr", "1e30", "--lr-drop-at", "1.0"), capsys
+    ).exit_code
     assert code == 3
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "diverged"
@@ -251,9 +249,10 @@ def test_divergence_stops_with_its_own_status(fmnist, tmp_path, capsys):
         (["--data", "cifar10"], "cifar-10"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(fmnist, tmp_path, capsys, extra, needle):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(fmnist96, tmp_path, capsys, extra, needle):
     out = tmp_path / "run"
-    code, err = run_cli(tiny_args(fmnist, out, *extra), capsys)
+    result = invoke(tiny_args(fmnist96, out, *extra), capsys)
+    code, err = result.exit_code, result.stderr
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rsmooth: error:")
@@ -277,14 +276,16 @@ def test_missing_or_corrupt_data_is_exit_2(tmp_path, capsys, damage):
         raw[:4] = b"\x00\x00\x09\x09"
         target.write_bytes(gzip.compress(bytes(raw)))
     out = tmp_path / "run"
-    code, err = run_cli(tiny_args(root, out), capsys)
+    result = invoke(tiny_args(root, out), capsys)
+    code, err = result.exit_code, result.stderr
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
 
 
 def test_resume_of_a_non_run_folder_is_exit_2(tmp_path, capsys):
-    code, err = run_cli(["train", "--resume", str(tmp_path)], capsys)
+    result = invoke(["train", "--resume", str(tmp_path)], capsys)
+    code, err = result.exit_code, result.stderr
     assert code == 2 and "config.yaml" in err
 
 

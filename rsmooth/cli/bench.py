@@ -3,60 +3,78 @@ PyTorch loop, on the current device. Markdown on stdout, JSON with --json."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from rsmooth.cli.app import app
 from rsmooth.cli.paths import check_output_file
-from rsmooth.parts import resolve
+
+# The options, named once here so that the command below reads as its list of flags.
+Model = Annotated[str, typer.Option(help="Model to time.")]
+Data = Annotated[str, typer.Option(help="Data shape to time (synthetic images).")]
+BatchSize = Annotated[int, typer.Option(help="Training batch size.")]
+Methods = Annotated[
+    str | None,
+    typer.Option(help="Comma-separated methods (see the table).", show_default="all"),
+]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+Precision = Annotated[str, typer.Option(help="Engine precision: auto, fp32, bf16.")]
+ChannelsLast = Annotated[
+    bool | None,
+    typer.Option(
+        "--channels-last/--no-channels-last", help="Engine memory format.", show_default="auto"
+    ),
+]
+Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model.")]
+Deterministic = Annotated[
+    bool,
+    typer.Option(
+        "--deterministic", help="Deterministic kernels (no cuDNN autotuning): their cost."
+    ),
+]
+Steps = Annotated[
+    int | None, typer.Option(help="Training steps per timed block.", show_default="cpu 3, cuda 20")
+]
+Rounds = Annotated[
+    int | None,
+    typer.Option(help="Timed blocks per contender, alternating.", show_default="cpu 5, cuda 9"),
+]
+Warmup = Annotated[int, typer.Option(help="Untimed blocks per contender first.")]
+SkipEngine = Annotated[
+    bool, typer.Option("--skip-engine", help="Skip the engine vs plain-loop table.")
+]
+SkipMethods = Annotated[bool, typer.Option("--skip-methods", help="Skip the method table.")]
+Pack = Annotated[
+    str | None,
+    typer.Option(
+        help="Also time K runs packed into one model against K separate runs, e.g. 4 or 1,4,16,64."
+    ),
+]
+JsonOut = Annotated[
+    str | None, typer.Option("--json", help="Also write the results as JSON to this file.")
+]
 
 
 @app.command()
 def bench(
-    model: Annotated[str, typer.Option(help="Model to time.")] = "resnet20",
-    data: Annotated[str, typer.Option(help="Data shape to time (synthetic images).")] = (
-        "fashion-mnist"
-    ),
-    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 128,
-    methods: Annotated[
-        str | None,
-        typer.Option(help="Comma-separated methods (see the table).", show_default="all"),
-    ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[str, typer.Option(help="Engine precision: auto, fp32, bf16.")] = "auto",
-    channels_last: Annotated[
-        bool | None,
-        typer.Option(
-            "--channels-last/--no-channels-last", help="Engine memory format.", show_default="auto"
-        ),
-    ] = None,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
-    steps: Annotated[
-        int | None,
-        typer.Option(help="Training steps per timed block.", show_default="cpu 3, cuda 20"),
-    ] = None,
-    rounds: Annotated[
-        int | None,
-        typer.Option(help="Timed blocks per contender, alternating.", show_default="cpu 5, cuda 9"),
-    ] = None,
-    warmup: Annotated[int, typer.Option(help="Untimed blocks per contender first.")] = 1,
-    skip_engine: Annotated[
-        bool, typer.Option("--skip-engine", help="Skip the engine vs plain-loop table.")
-    ] = False,
-    skip_methods: Annotated[
-        bool, typer.Option("--skip-methods", help="Skip the method table.")
-    ] = False,
-    pack: Annotated[
-        str | None,
-        typer.Option(
-            help="Also time K runs packed into one model against K separate runs, e.g. 4 or "
-            "1,4,16,64."
-        ),
-    ] = None,
-    json_out: Annotated[
-        str | None, typer.Option("--json", help="Also write the results as JSON to this file.")
-    ] = None,
+    model: Model = "resnet20",
+    data: Data = "fashion-mnist",
+    batch_size: BatchSize = 128,
+    methods: Methods = None,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    channels_last: ChannelsLast = None,
+    compile: Compile = False,
+    deterministic: Deterministic = False,
+    steps: Steps = None,
+    rounds: Rounds = None,
+    warmup: Warmup = 1,
+    skip_engine: SkipEngine = False,
+    skip_methods: SkipMethods = False,
+    pack: Pack = None,
+    json_out: JsonOut = None,
 ) -> None:
     """Step time of every method against SGD, and of the engine against a plain PyTorch loop.
 
@@ -66,6 +84,7 @@ def bench(
     """
     from rsmooth.bench import BenchSettings, run_bench
     from rsmooth.config import RunConfig
+    from rsmooth.parts import resolve
 
     json_path = check_output_file(json_out, "--json") if json_out is not None else None
     base = resolve(
@@ -77,6 +96,7 @@ def bench(
             precision=precision,
             channels_last=channels_last,
             compile=compile,
+            deterministic=deterministic,
             epochs=1,
         )
     )
@@ -93,11 +113,15 @@ def bench(
     result = run_bench(base, settings, progress=lambda text: typer.echo(text, err=True))
     typer.echo(result["markdown"])
     if json_path is not None:
-        import json
+        _write_json(json_path, result)
 
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({k: v for k, v in result.items() if k != "markdown"}))
-        typer.echo(f"JSON: {json_path}", err=True)
+
+def _write_json(path: Path, result: dict[str, Any]) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({k: v for k, v in result.items() if k != "markdown"}))
+    typer.echo(f"JSON: {path}", err=True)
 
 
 def _pack_sizes(text: str | None) -> tuple[int, ...]:

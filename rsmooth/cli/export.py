@@ -12,7 +12,9 @@ from rsmooth.cli.paths import check_output_dir
 from rsmooth.errors import ConfigError
 
 export_app = typer.Typer(
-    name="export", help="Run folders to other tools: TensorBoard.", no_args_is_help=True
+    name="export",
+    help="Run folders to other tools (TensorBoard) and to a results tree (records).",
+    no_args_is_help=True,
 )
 app.add_typer(export_app, name="export")
 
@@ -43,4 +45,28 @@ def tensorboard(
         raise ConfigError("DIR", ", ".join(map(str, dirs)), "folders holding run folders")
     typer.echo(
         f"wrote {len(exported.folders)} runs to {folder}; view them: tensorboard --logdir {folder}"
+    )
+
+
+@export_app.command("records")
+def records(
+    source: Annotated[Path, typer.Argument(help="A sweep's out folder (or any run folders).")],
+    out: Annotated[str, typer.Option(help="The results tree to copy the records into.")],
+) -> None:
+    """The records of the finished runs (completed, diverged): config.yaml, metrics.jsonl,
+    summary.json and the sweep's confirm/selection.json, never checkpoints, in the sweep's
+    layout under OUT. Runs still training are left out; a record already under OUT is only
+    ever replaced by the same one. Imports no torch.
+    """
+    from rsmooth.export.records import export_records
+
+    folder = check_output_dir(out, "--out")
+    if not source.is_dir():
+        raise ConfigError("SOURCE", str(source), "an existing folder of run folders")
+    copied = export_records(source, folder)
+    for run in copied.skipped:
+        typer.echo(f"left out (not finished): {run.path}: {run.status}", err=True)
+    typer.echo(
+        f"copied {len(copied.runs)} records into {folder} ({len(copied.same)} already there, "
+        f"{len(copied.skipped)} runs not finished)"
     )

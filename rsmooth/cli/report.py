@@ -19,6 +19,24 @@ Dirs = Annotated[
     ),
 ]
 
+Cost = Annotated[
+    bool,
+    typer.Option(
+        "--cost",
+        help="Add what each row cost to train: gradient evaluations per step, training "
+        "images, median seconds per epoch, total gradient evaluations.",
+    ),
+]
+HeadingLevel = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        max=4,
+        help="Markdown: the level of the report's title (its sections one below), to "
+        "paste it under a document's own headings.",
+    ),
+]
+
 
 @app.command()
 def report(
@@ -45,14 +63,8 @@ def report(
         str, typer.Option(help="What ± shows: ci95 (95% t-interval) or std.")
     ] = "ci95",
     format: Annotated[str, typer.Option(help="What to print: md, csv or latex.")] = "md",
-    cost: Annotated[
-        bool,
-        typer.Option(
-            "--cost",
-            help="Add what each row cost to train: gradient evaluations per step, training "
-            "images, median seconds per epoch, total gradient evaluations.",
-        ),
-    ] = False,
+    cost: Cost = False,
+    heading_level: HeadingLevel = 1,
 ) -> None:
     """Group runs over seeds; compare each method, the best of its grid, with its baseline
     (tuned SGD, or the plain form of its own optimizer) and, where it took more gradient
@@ -72,7 +84,7 @@ def report(
         dirs, metric=metric, paper=paper, select=select, interval=interval, cost=cost
     )
     formats = ("md", "csv", "latex") if format == "latex" else ("md", "csv")
-    paths = write_report(result, out_dir, formats)  # first: a failure prints no report
+    paths = write_report(result, out_dir, formats, heading_level)  # first: a failure prints none
     # stdout holds the report and nothing else: the very text of the file just written
     typer.echo(paths[formats.index(format)].read_text(encoding="utf-8"), nl=False)
     typer.echo("wrote " + ", ".join(str(p) for p in paths), err=True)

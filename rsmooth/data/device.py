@@ -170,7 +170,7 @@ class DeviceBatches:
     ) -> torch.Tensor:
         """The normalised images of samples ``indices`` (any order, repeats allowed): plain, or
         with the crop offsets and flips of an epoch plan on an augmented split. Packed runs
-        (rsmooth/pack) draw K runs' batches with one call."""
+        (rsmooth/data/packed.py) draw K runs' batches with one call."""
         if dy is None or dx is None or flip is None:
             images = self.images.index_select(0, indices)
         else:

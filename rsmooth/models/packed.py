@@ -24,7 +24,7 @@ transform acting on its views, so the engine's own optimizer code, AGR and check
   foreach optimizers as on CUDA: one run 341; packed K = 1, 2, 4, 8: 304, 312, 324, 348; SAM
   715 vs 639, 655, 681, 733), and on the CPU 16 ms of a 3.7 s K=4 step (0.4%); it would cost a
   re-implementation of five optimizers and AGR and an unpacking step per checkpoint. With views
-  a packed run matches its separate run to ~1e-13 (tests/test_pack.py).
+  a packed run matches its separate run to ~1e-13 (tests/test_goldens.py).
 The op count thus stays nearly flat in K, which is what a launch-bound GPU needs. On the 2-core
 AVX2 CPU here (1 thread, ResNet20, 28x28, batch 128, alternating blocks) packing is slower:
 aggregate images/s of K packed / K separate runs, fp32 channels_last: 0.97, 0.77, 0.72 for

@@ -197,10 +197,13 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def to_markdown(report: Report) -> str:
-    parts = ["# rsmooth report", "\n\n".join(header_lines(report))]
+def to_markdown(report: Report, heading_level: int = 1) -> str:
+    """The report in Markdown; ``heading_level`` is its title's level (its sections one below),
+    so that a document can hold it under a heading of its own (docs/reproducing.md)."""
+    title, section_mark = "#" * heading_level, "#" * (heading_level + 1)
+    parts = [f"{title} rsmooth report", "\n\n".join(header_lines(report))]
     for section in sections(report):
-        text = f"## {section.title}\n\n" + markdown_table(section.header, section.rows)
+        text = f"{section_mark} {section.title}\n\n" + markdown_table(section.header, section.rows)
         for paragraph in section.notes + section.text:
             text += "\n\n" + paragraph
         parts.append(text)
@@ -243,10 +246,10 @@ def to_latex(report: Report) -> str:
 
 
 # ----------------------------------------------------------------------------- output
-def render(report: Report, fmt_: str) -> str:
-    """The report as text in ``md``, ``latex`` or ``csv``."""
+def render(report: Report, fmt_: str, heading_level: int = 1) -> str:
+    """The report as text in ``md`` (its title at ``heading_level``), ``latex`` or ``csv``."""
     if fmt_ == "md":
-        return to_markdown(report)
+        return to_markdown(report, heading_level)
     if fmt_ == "latex":
         return to_latex(report)
     if fmt_ == "csv":
@@ -257,12 +260,18 @@ def render(report: Report, fmt_: str) -> str:
 
 
 def write_report(
-    report: Report, out_dir: Path, formats: tuple[str, ...] = ("md", "csv")
+    report: Report,
+    out_dir: Path,
+    formats: tuple[str, ...] = ("md", "csv"),
+    heading_level: int = 1,
 ) -> list[Path]:
     """report.md, report.csv (and report.tex) in ``out_dir``; returns their paths. Each file is
     replaced atomically; a folder that cannot be written is one line naming it."""
     out_dir = Path(out_dir)
-    texts = {out_dir / f"report.{SUFFIXES[name]}": render(report, name) for name in formats}
+    texts = {
+        out_dir / f"report.{SUFFIXES[name]}": render(report, name, heading_level)
+        for name in formats
+    }
     target = out_dir
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
