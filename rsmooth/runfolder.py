@@ -218,8 +218,14 @@ def run_lock(path: str | Path) -> Iterator[int]:
     if inherited is not None:
         yield inherited
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:  # read-only, not ours, a file in the way: a run needs to write
+        raise RsmoothError(
+            f"cannot train in run folder {folder}: {err.strerror or type(err).__name__} "
+            "(allowed: a folder this user can write; copy the run elsewhere to resume it)"
+        ) from None
     try:
         if not try_flock(fd):
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
@@ -507,6 +513,15 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
+def _epochs_problem(run: Run) -> str:
+    """Why a run has no usable epoch count: none given, or one that is not a count."""
+    for where, values in ((CONFIG, run.config or {}), (SUMMARY, run.summary or {})):
+        value = values.get("epochs")
+        if value is not None:
+            return f"epochs {value!r} in {where} is not an integer >= 1"
+    return f"no epoch count in {CONFIG} or {SUMMARY}"
+
+
 def _classify(run: Run) -> tuple[str, str]:
     status = (run.summary or {}).get("status")
     if status in (DIVERGED, FAILED):
@@ -514,7 +529,7 @@ def _classify(run: Run) -> tuple[str, str]:
         return status, (error[0] if error else status)
     epochs = run.epochs
     if epochs is None:
-        return UNREADABLE, f"no epoch count in {CONFIG} or {SUMMARY}"
+        return UNREADABLE, _epochs_problem(run)
     for record in run.metrics:
         for key in ("train_loss", "val_acc", "holdout_acc"):
             if key in record and not _finite(record[key]):

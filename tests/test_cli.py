@@ -221,6 +221,17 @@ def test_a_run_folder_removed_mid_run_is_exit_4_one_line(tmp_path, data, capsys,
     assert f"{out} is gone: nothing of it survives" in line and "intact" not in line
 
 
+def test_resume_of_a_folder_it_cannot_write_is_one_line(tmp_path, data, capsys):
+    # A read-only folder (a mounted results tree, another user's run): the lock cannot be
+    # taken. As root every folder is writable, so the lock file's place is taken instead.
+    out = tmp_path / "run"
+    assert invoke(["train", *tiny(data), "--out", out], capsys).exit_code == 0
+    (out / ".lock").unlink()
+    (out / ".lock").mkdir()
+    line = one_line_error(invoke(["train", "--resume", out], capsys))
+    assert f"cannot train in run folder {out}" in line and "a folder this user can write" in line
+
+
 def test_resume_of_a_folder_another_process_trains_is_refused(tmp_path, data, capsys):
     out = tmp_path / "run"
     assert invoke(["train", *tiny(data), "--out", out], capsys).exit_code == 0

@@ -169,6 +169,18 @@ def test_missing_files_say_where_and_how(tmp_path, name):
         assert "apt-get install dataset-fashion-mnist" in str(err.value)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_a_folder_where_a_file_belongs_is_named_not_reported_missing(tmp_path, name):
+    root = write_synthetic(name, tmp_path / "data", 20, 10)
+    victim = max((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    victim.unlink()
+    victim.mkdir()
+    with pytest.raises(DataError) as err:
+        DATASETS.get(name).load(root, False)
+    assert victim.name in str(err.value) and "not found" not in str(err.value)
+    assert "directory" in str(err.value)
+
+
 def _truncate(path: Path) -> Path:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     return path

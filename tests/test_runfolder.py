@@ -82,6 +82,7 @@ def test_diverged_epochs_are_strict_json_and_read_as_diverged(tmp_path):
         (lambda r: _set(r, "weight_decay", [0.001]), "weight_decay is [0.001]"),
         (lambda r: _set(r, "epochs", {"n": 3}), "epochs is {'n': 3}"),
         (lambda r: _set(r, "nesterov", "sometimes"), "nesterov is 'sometimes'"),
+        (lambda r: _set(r, "epochs", -5), "epochs -5 in config.yaml is not an integer >= 1"),
     ],
 )
 def test_a_damaged_run_is_unreadable_with_its_reason(tmp_path, damage, reason):

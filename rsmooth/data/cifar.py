@@ -122,7 +122,7 @@ def _load(data_dir: Path, download: bool, layout: CifarLayout) -> tuple[Split, S
 
         dataset_class = getattr(torchvision.datasets, layout.torchvision_class)
         fetch_or_fail(layout.title, data_dir, lambda: dataset_class(str(data_dir), download=True))
-    missing = [p for p in paths if not p.is_file()]
+    missing = [p for p in paths if not p.exists()]  # a folder in its place: the reader says so
     if missing:
         raise DataError(
             f"{layout.title} not found: no {missing[0].name} in {data_dir / layout.folder} "

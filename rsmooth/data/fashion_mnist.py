@@ -61,9 +61,11 @@ def _read_bytes(path: Path) -> bytes:
 
 def _find(folder: Path, stem: str) -> Path | None:
     # The uncompressed file first: torchvision keeps both, and it skips the decompression.
+    # Anything of that name counts (a folder too): reading it then says what is wrong with it,
+    # where "not found, install it" would send the user the wrong way.
     for directory in (folder, folder / TORCHVISION_RAW):
         for name in (stem, stem + ".gz"):
-            if (directory / name).is_file():
+            if (directory / name).exists():
                 return directory / name
     return None
 

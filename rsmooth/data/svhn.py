@@ -145,7 +145,7 @@ def load(data_dir: Path, download: bool) -> tuple[Split, Split]:
         for split, path in paths.items():
             if not path.is_file():
                 fetch_or_fail("SVHN", data_dir, functools.partial(_download, split, data_dir))
-    missing = [p for p in paths.values() if not p.is_file()]
+    missing = [p for p in paths.values() if not p.exists()]  # a folder there: the reader says
     if missing:
         raise DataError(
             f"SVHN not found: no {missing[0].name} in {data_dir} (torchvision's layout); "
