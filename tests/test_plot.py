@@ -11,7 +11,7 @@ import yaml
 
 from rsmooth.errors import RsmoothError
 from rsmooth.methods.smoothing import anneal
-from rsmooth.plot.curves import Curve, _draw, curve, plot_curves
+from rsmooth.plot.curves import Curve, _chosen, _draw, curve, plot_curves
 from rsmooth.plot.schedule import plot_schedule, sigmoid
 from rsmooth.plot.style import ratio_name
 from rsmooth.plot.sweep import plot_sweep
@@ -98,6 +98,26 @@ def test_a_curve_is_visible_however_few_its_epochs(epochs):
         (line,) = ax.get_lines()
         assert list(line.get_xdata()) == epochs and len(ax.collections) == 1  # and the band
     plt.close(fig)
+
+
+def _with_holdout(run: Path, accuracy: float) -> None:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    records = [{**json.loads(x), "holdout_acc": accuracy} for x in lines]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_a_panel_draws_the_best_on_the_chosen_split_and_prefers_confirmed_runs(tmp_path):
+    root = tmp_path / "runs"
+    # wd 1e-3 is best on the test split, wd 1e-4 on the held-out split
+    for wd, val, held in ((1e-3, 93.0, 80.0), (1e-4, 90.0, 85.0)):
+        run = write_run(root, f"sgd/weight_decay={wd}/seed=0", flat_curve(val, 4), weight_decay=wd)
+        _with_holdout(run, held)
+    grid = group_runs(read_runs([root]), [root])
+    assert _chosen(grid, "mean", "val").config["weight_decay"] == 1e-3
+    assert _chosen(grid, "mean", "holdout").config["weight_decay"] == 1e-4
+    write_run(root, "confirm/sgd/weight_decay=1e-05/seed=100", flat_curve(80, 4), weight_decay=1e-5)
+    both = group_runs(read_runs([root]), [root])
+    assert _chosen(both, "mean", "val").config["weight_decay"] == 1e-5  # the confirmed run
 
 
 def test_plot_curves_without_completed_runs_is_a_user_error(tmp_path):

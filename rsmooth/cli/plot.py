@@ -23,6 +23,13 @@ app.add_typer(plot_app, name="plot")
 
 Dirs = Annotated[list[Path], typer.Argument(help="Folders of run folders, searched recursively.")]
 Metric = Annotated[str, typer.Option(help="max or mean: picks the best of a grid.")]
+Select = Annotated[
+    str,
+    typer.Option(
+        help="The split the best of a grid is chosen on: val (the test split, the paper's "
+        "protocol) or holdout (the runs' held-out training images)."
+    ),
+]
 Out = Annotated[
     str | None, typer.Option(help="Folder for the figures.", show_default="the first DIR")
 ]
@@ -57,13 +64,17 @@ def _written(paths: list[Path]) -> None:
 
 
 @plot_app.command("curves")
-def curves(dirs: Dirs, out: Out = None, metric: Metric = "max") -> None:
-    """Figs. 5-6: validation accuracy (red), training and test loss (blue, green) vs epoch; a
-    row per data set, a column per method; mean over trials, min-max band."""
+def curves(dirs: Dirs, out: Out = None, metric: Metric = "max", select: Select = "val") -> None:
+    """Figs. 5-6: validation accuracy (red; held-out accuracy dotted, where runs hold some
+    out), training and test loss (blue, green) vs epoch; a row per data set, a column per
+    method (its confirmed winner, else the best of its grid); mean over trials, min-max band."""
     from rsmooth.plot.curves import plot_curves
+    from rsmooth.report.aggregate import SELECT_SPLITS
 
+    if select not in SELECT_SPLITS:
+        raise ConfigError("select", select, SELECT_SPLITS)
     folder = _out(out, dirs)
-    _written(plot_curves(_configurations(dirs, metric), folder, metric))
+    _written(plot_curves(_configurations(dirs, metric), folder, metric, select))
 
 
 @plot_app.command("sweep")

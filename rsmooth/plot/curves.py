@@ -26,7 +26,7 @@ from rsmooth.plot.style import (
     ratio_name,
     save,
 )
-from rsmooth.report.aggregate import Configuration, best
+from rsmooth.report.aggregate import CONFIRM, Configuration, best
 from rsmooth.report.labels import fmt, short_kind
 
 DATA_ORDER = ("cifar10", "cifar100", "svhn", "fashion-mnist")  # the paper's row order
@@ -99,9 +99,11 @@ def _grid_values(config: dict) -> str:
 
 
 def plot_curves(
-    configurations: list[Configuration], out_dir: Path, metric: str = "max"
+    configurations: list[Configuration], out_dir: Path, metric: str = "max", select: str = "val"
 ) -> list[Path]:
-    """One figure per model (``curves-<model>.png/.pdf``); returns the files written."""
+    """One figure per model (``curves-<model>.png/.pdf``); returns the files written. Each
+    panel draws the best of its grid by ``metric`` on the ``select`` split, or, where a sweep
+    confirmed winners on fresh seeds, the confirmation runs."""
     usable = [c for c in configurations if c.n > 0]
     if not usable:
         raise RsmoothError("no completed runs to draw learning curves from")
@@ -110,11 +112,20 @@ def plot_curves(
         models.setdefault(str(c.config.get("model")), []).append(c)
     paths: list[Path] = []
     for model in sorted(models):
-        paths += _plot_model(model, models[model], out_dir, metric)
+        paths += _plot_model(model, models[model], out_dir, metric, select)
     return paths
 
 
-def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric: str) -> list[Path]:
+def _chosen(here: list[Configuration], metric: str, select: str) -> Configuration | None:
+    """The configuration a panel draws: the confirmed winner where there is one (its runs
+    were not used to choose it), else the best of the grid on the ``select`` split."""
+    confirmed = [c for c in here if c.stage == CONFIRM]
+    return best(confirmed or here, metric, select)
+
+
+def _plot_model(
+    model: str, configs: list[Configuration], out_dir: Path, metric: str, select: str
+) -> list[Path]:
     plt = pyplot()
     rows = sorted({_row_key(c.config) for c in configs}, key=_row_sort)
     titles = {str(c.config.get("data")): c.method.data_title for c in configs}
@@ -131,13 +142,15 @@ def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric:
         for k, kind in enumerate(columns):
             here = [c for c in configs if _row_key(c.config) == row and c.kind == kind]
             title = f"{_row_name(row, titles)}: {panel_letter(k)} {short_kind(kind)}"
-            twin = _panel(axes[r][k], best(here, metric), title, k == 0, k == len(columns) - 1)
+            chosen = _chosen(here, metric, select)
+            twin = _panel(axes[r][k], chosen, title, k == 0, k == len(columns) - 1)
             if twin is not None:
                 drawn.append((axes[r][k], twin))
         _share_limits([left for left, _ in drawn], floor=None)
         _share_limits([twin for _, twin in drawn], floor=0.0)
     handles = [
         plt.Line2D([], [], color=VAL_ACC, label="validation accuracy (left axis)"),
+        plt.Line2D([], [], color=VAL_ACC, linestyle=":", label="held-out accuracy (left)"),
         plt.Line2D([], [], color=TRAIN_LOSS, label="training loss (right)"),
         plt.Line2D([], [], color=VAL_LOSS, label="test loss (right)"),
     ]
@@ -146,7 +159,7 @@ def _plot_model(model: str, configs: list[Configuration], out_dir: Path, metric:
         "over trials, band: min to max; test loss: unsmoothed, on the validation split)"
     )
     fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))
-    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False)
     return save(fig, out_dir, f"curves-{model}")
 
 
@@ -168,6 +181,7 @@ def _panel(
     ax.set_title(f"{title}\n{_grid_values(chosen.config)}, n={chosen.n}", fontsize=9)
     twin = ax.twinx()
     _draw(ax, curve(chosen, "val_acc"), VAL_ACC)
+    _draw(ax, curve(chosen, "holdout_acc"), VAL_ACC, linestyle=":")
     _draw(twin, curve(chosen, "train_loss"), TRAIN_LOSS)
     _draw(twin, curve(chosen, "val_loss"), VAL_LOSS)
     twin.grid(False)
@@ -181,7 +195,7 @@ def _panel(
     return twin
 
 
-def _draw(ax: Axes, data: Curve | None, color: str) -> None:
+def _draw(ax: Axes, data: Curve | None, color: str, linestyle: str = "-") -> None:
     if data is None:
         return
     if len(data.epochs) == 1:  # one evaluated epoch (val_start): a line would draw nothing
@@ -189,7 +203,7 @@ def _draw(ax: Axes, data: Curve | None, color: str) -> None:
         yerr = [[mean - low], [high - mean]]
         ax.errorbar([x], [mean], yerr=yerr, color=color, marker="o", markersize=4, capsize=3)
         return
-    ax.plot(data.epochs, data.mean, color=color, linewidth=1.4)
+    ax.plot(data.epochs, data.mean, color=color, linewidth=1.4, linestyle=linestyle)
     ax.fill_between(data.epochs, data.low, data.high, color=color, alpha=BAND_ALPHA, linewidth=0)
 
 
