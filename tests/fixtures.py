@@ -126,3 +126,17 @@ def read_metrics(folder: Path, timings: bool = True) -> list[dict[str, Any]]:
     if timings:
         return records
     return [{k: v for k, v in r.items() if k not in TIMINGS} for r in records]
+
+
+def tiny_config(data_dir: Path, **fields: Any) -> RunConfig:
+    """A tiny run of synthetic data: batches of 8, 2 epochs, one thread, no autocast (every
+    field can be overridden, a plugin's too)."""
+    base = dict(
+        data_dir=str(data_dir),
+        epochs=2,
+        batch_size=8,
+        eval_batch_size=16,
+        precision="fp32",
+        num_threads=1,
+    )
+    return RunConfig.from_dict({**base, **fields})

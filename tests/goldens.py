@@ -29,6 +29,7 @@ from rsmooth.config import RunConfig
 from rsmooth.data.synthetic import write_synthetic
 from rsmooth.parts import load_parts
 from rsmooth.registry import Registry
+from tests.fixtures import tiny_config
 
 GOLDENS = Path(__file__).with_name("goldens.json")
 RTOL = 1e-10
@@ -114,19 +115,10 @@ def cases() -> list[Case]:
 
 def config(case: Case, data_dir: Path, seed: int = 0, varied: bool = False) -> RunConfig:
     """The case's run: 3 steps of 8 images per epoch, 2 epochs, one thread, no autocast."""
-    values: dict[str, Any] = dict(
-        data_dir=str(data_dir),
-        epochs=2,
-        batch_size=8,
-        eval_batch_size=16,
-        precision="fp32",
-        num_threads=1,
-        seed=seed,
-        **case.fields,
-    )
+    values: dict[str, Any] = dict(seed=seed, **case.fields)
     if varied and case.varied is not None:
         values[case.varied[0]] = case.varied[1]
-    return RunConfig(**values)
+    return tiny_config(data_dir, **values)
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from rsmooth.methods.losses import LOSSES, mse, run_column
 from rsmooth.methods.step_rules import STEP_RULES, StepRule, sharpness_aware_rule
 from rsmooth.report import build_report, to_markdown
 from tests.fixtures import read_metrics
+from tests.fixtures import tiny_config as tiny
 from tests.goldens import float64
 
 
@@ -139,11 +140,6 @@ def test_new_data_set_and_step_rule_with_a_new_field_go_through_train_and_report
 
 
 # ----------------------------------------------------------------------------- packing
-def tiny(data: Path, **fields: Any) -> RunConfig:
-    base = dict(data_dir=str(data), epochs=2, batch_size=8, eval_batch_size=16, num_threads=1)
-    return RunConfig.from_dict({**base, **fields})
-
-
 def test_new_fields_that_declare_their_packing_pack_with_the_separate_results(tmp_path):
     data = write_synthetic("fashion-mnist", tmp_path / "data", 24, 16)
     for field, fixed in (

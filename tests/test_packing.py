@@ -30,6 +30,7 @@ from rsmooth.engine.packing import group_packs, packable
 from rsmooth.models import MODELS, build_model
 from rsmooth.models.packed import bindings, pack_model, run_views
 from tests.fixtures import read_metrics
+from tests.fixtures import tiny_config as tiny
 from tests.goldens import float64 as float64_context
 
 torch.set_num_threads(1)
@@ -47,19 +48,6 @@ def float64():
 @pytest.fixture(scope="module")
 def cifar(tmp_path_factory) -> Path:
     return write_synthetic("cifar10", tmp_path_factory.mktemp("cifar"), 30, 16)
-
-
-def tiny(data_dir: Path, **fields) -> RunConfig:
-    """3 steps of 8 images per epoch, 2 epochs, one thread, fp32 autocast off."""
-    base = dict(
-        data_dir=str(data_dir),
-        epochs=2,
-        batch_size=8,
-        eval_batch_size=16,
-        precision="fp32",
-        num_threads=1,
-    )
-    return RunConfig(**{**base, **fields})
 
 
 def assert_same_records(packed: Path, separate: Path) -> None:
