@@ -171,8 +171,9 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.file(CONFIG), cfg.to_yaml().encode())
 
-    def read_config(self) -> RunConfig:
-        """The run's config, for --resume: any damage is one line naming the file."""
+    def read_config_values(self) -> dict[str, Any]:
+        """The run's config.yaml as field values, for --resume: any damage is one line naming
+        the file (rsmooth.parts.config_from_dict makes the config: plugins first)."""
         path = self.file(CONFIG)
         if not path.is_file():
             raise RsmoothError(f"--resume {self.path}: no {CONFIG} there (not a run folder)")
@@ -182,7 +183,7 @@ class RunFolder:
             raise RsmoothError(f"--resume {self.path}: {err}") from None
         if not isinstance(values, dict):
             raise RsmoothError(f"--resume {self.path}: {CONFIG} is not a mapping of fields")
-        return RunConfig.from_dict(values)
+        return values
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_bytes(self.file(SUMMARY), (strict_json(summary) + "\n").encode())
@@ -285,6 +286,61 @@ def _inherited_lock(folder: Path) -> int | None:
     return None
 
 
+# ----------------------------------------------------------------------------- engines
+# An engine is what decides a run's arithmetic beyond its config's experiment: the device (its
+# kind and model), the precision, on the CPU the thread count (oneDNN splits reductions by
+# thread), and on a GPU deterministic kernels or not. Records of different engines are
+# different engines: the report names them, a sweep refuses to mix them (rsmooth/sweep/engines.py).
+@dataclass(frozen=True)
+class Engine:
+    device: str  # "cpu" or "cuda"
+    device_name: str  # the GPU's model; on the CPU, its architecture
+    precision: str  # "fp32" or "bf16"
+    threads: int | None  # on the CPU only: on a GPU the threads do not touch the arithmetic
+    deterministic: bool | None  # on a GPU only, where known (CPU runs are deterministic)
+
+    def matches(self, other: Engine) -> bool:
+        """The same engine; ``deterministic`` counts where both sides record it."""
+        known = self.deterministic is not None and other.deterministic is not None
+        same_kernels = not known or self.deterministic == other.deterministic
+        return same_kernels and (self.device, self.device_name, self.precision, self.threads) == (
+            other.device,
+            other.device_name,
+            other.precision,
+            other.threads,
+        )
+
+    def label(self, with_cpu_name: bool = False) -> str:
+        """``cpu fp32, 1 thread``, ``NVIDIA H100 80GB HBM3 bf16, deterministic``."""
+        if self.device != "cpu":
+            text = f"{self.device_name} {self.precision}"
+            if self.deterministic is not None:
+                text += ", deterministic" if self.deterministic else ", nondeterministic"
+            return text
+        text = f"cpu ({self.device_name})" if with_cpu_name else "cpu"
+        text += f" {self.precision}"
+        if self.threads is not None:
+            text += f", {self.threads} thread{'s' * (self.threads != 1)}"
+        return text
+
+
+def recorded_engine(summary: dict[str, Any]) -> Engine | None:
+    """The engine a summary.json's ``environment`` records; None where it does not say."""
+    environment = summary.get("environment")
+    if not isinstance(environment, dict) or not environment.get("precision"):
+        return None  # written by an rsmooth that did not record it
+    kind = str(environment.get("device", "")).split(":")[0]
+    threads = environment.get("threads")
+    deterministic = environment.get("deterministic")
+    return Engine(
+        device=kind,
+        device_name=str(environment.get("device_name") or ""),
+        precision=str(environment["precision"]),
+        threads=threads if kind == "cpu" and isinstance(threads, int) else None,
+        deterministic=deterministic if kind != "cpu" and isinstance(deterministic, bool) else None,
+    )
+
+
 # ----------------------------------------------------------------------------- reading
 @dataclass
 class Run:
@@ -315,23 +371,12 @@ class Run:
 
     @property
     def engine(self) -> str | None:
-        """What trained the run, from summary.json's environment: "cpu fp32 2 threads",
-        "NVIDIA H200 bf16 16 threads deterministic" (threads and determinism where recorded);
-        None where the summary does not say. Runs of one configuration may differ here (none
-        of these is part of a configuration's identity)."""
-        environment = (self.summary or {}).get("environment")
-        if not isinstance(environment, dict) or not environment.get("precision"):
-            return None
-        device = str(environment.get("device", "?"))
-        name = environment.get("device_name") if device == "cuda" else None
-        words = [str(name or device), str(environment["precision"])]
-        threads = environment.get("threads")
-        if isinstance(threads, int) and not isinstance(threads, bool):
-            words.append(f"{threads} thread{'s' * (threads != 1)}")
-        deterministic = environment.get("deterministic")
-        if isinstance(deterministic, bool):
-            words.append("deterministic" if deterministic else "nondeterministic")
-        return " ".join(words)
+        """What trained the run (``Engine``), from summary.json's environment: "cpu bf16, 1
+        thread", "NVIDIA H200 bf16, deterministic"; None where the summary does not say. Runs
+        of one configuration may differ here (none of it is part of a configuration's
+        identity), and are then never pooled silently (report, sweep)."""
+        found = recorded_engine(self.summary or {})
+        return None if found is None else found.label()
 
     def metric(self, metric: str, split: str = "val") -> float:
         """The paper's ``max`` or ``mean`` of this run on ``split`` (NaN if it has none)."""

@@ -110,7 +110,9 @@ def test_train_flag_config_yaml_and_resume_import_the_plugin(project):
     (project / "elsewhere").mkdir()
     lost = rsmooth(["train", "--resume", "../runs/a"], project / "elsewhere")
     assert lost.returncode == 2
-    assert lost.stderr.startswith("rsmooth: error: plugin 'mymodule' cannot be imported")
+    assert lost.stderr.startswith(
+        "rsmooth: error: --resume ../runs/a: plugin 'mymodule' cannot be imported"
+    )
     assert lost.stderr.count("\n") == 1
 
 

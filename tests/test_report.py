@@ -661,8 +661,8 @@ TORCH_FREE = """
 import sys
 from pathlib import Path
 
-import rsmooth.export.tensorboard, rsmooth.plot.curves, rsmooth.plot.sweep, rsmooth.report
-import rsmooth.runfolder
+import rsmooth.export.records, rsmooth.export.tensorboard, rsmooth.plot.curves
+import rsmooth.plot.sweep, rsmooth.report, rsmooth.runfolder
 from rsmooth.cli import main
 from rsmooth.plot.curves import plot_curves
 from rsmooth.report import build_report, to_markdown
@@ -672,10 +672,14 @@ root = Path(sys.argv[1])
 text = to_markdown(build_report([root], cost=True, select="val"))
 assert "sgd + sam rho=0.05" in text and "grad evals/step" in text, text
 plot_curves(group_runs(rsmooth.runfolder.read_results([root])), root.parent / "fig")
-try:
-    main(["report", str(root), "--out", str(root.parent / "out"), "--format", "latex"])
-except SystemExit as done:
-    assert done.code == 0, done.code
+for command in (
+    ["report", str(root), "--out", str(root.parent / "out"), "--format", "latex"],
+    ["export", "records", str(root), "--out", str(root.parent / "records")],
+):
+    try:
+        main(command)
+    except SystemExit as done:
+        assert done.code == 0, (command, done.code)
 sys.exit(9 if "torch" in sys.modules else 0)
 """
 
@@ -690,6 +694,7 @@ def test_report_plot_and_export_of_runs_with_their_method_block_import_no_torch(
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "fig" / "curves-resnet20.png").is_file()
     assert (tmp_path / "out" / "report.tex").is_file()
+    assert (tmp_path / "records" / "x" / "seed=0" / "summary.json").is_file()
 
 
 @pytest.fixture
@@ -781,4 +786,6 @@ def test_runs_of_other_thread_counts_are_pointed_out(tmp_path):
         summary["environment"] = {"device": "cpu", "precision": "fp32", "threads": threads}
         (run / "summary.json").write_text(json.dumps(summary))
     text = to_markdown(build_report([tmp_path]))
-    assert "more than one engine**: cpu fp32 16 threads (1 run), cpu fp32 2 threads (1 run)" in text
+    assert (
+        "more than one engine**: cpu fp32, 16 threads (1 run), cpu fp32, 2 threads (1 run)" in text
+    )

@@ -17,7 +17,6 @@ import torch
 
 from rsmooth.config import RunConfig
 from rsmooth.data import DATASETS, DatasetSpec, Split
-from rsmooth.data.packed import PackedBatches
 from rsmooth.engine.environment import select_environment
 from rsmooth.engine.packing import packable
 from rsmooth.engine.step import Pack, build_run, train_step
@@ -121,15 +120,7 @@ class Stepper:
         runs = [build_run(c, env, spec) for c in self.cfgs]
         self.device = env.device
         self.pack = Pack(runs, env, spec.num_classes)
-        self.batches = PackedBatches(
-            [split] * len(runs),
-            [c.seed for c in self.cfgs],
-            spec,
-            env.device,
-            first.batch_size,
-            channels_last=env.channels_last,
-            dtype=next(runs[0].model.parameters()).dtype,
-        )
+        self.batches = self.pack.batches([split] * len(runs), spec)
         self.lrs = [lr_at(c, 0, 1) for c in self.cfgs]
         s_t = [0.5 if c.smoothing else 0.0 for c in self.cfgs]
         self.s_t = torch.tensor(s_t, dtype=torch.float64, device=env.device)

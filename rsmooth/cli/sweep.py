@@ -391,6 +391,6 @@ def _report(console: Any, plan: Plan, stages: list[StageResult]) -> None:
 
 
 def _on_cpu(runs: list[PlannedRun]) -> bool:
-    from rsmooth.engine.environment import select_environment
+    from rsmooth.engine.environment import device_of
 
-    return bool(runs) and select_environment(runs[0].config).device.type == "cpu"
+    return bool(runs) and device_of(runs[0].config).type == "cpu"

@@ -21,34 +21,49 @@ def load_splits(cfg: RunConfig) -> tuple[DatasetSpec, Split, Split, Split | None
 
     The validation set is the official test split, always complete (docs/methods.md §2).
     """
+    spec, full, test = read_data(cfg)
+    train, holdout = own_splits(cfg, full)
+    return spec, train, test, holdout
+
+
+def read_data(cfg: RunConfig) -> tuple[DatasetSpec, Split, Split]:
+    """The data set's spec and its full training and test splits, read and checked."""
     spec = DATASETS.get(cfg.data)
     data_dir = data_dir_of(cfg, spec)
     train, test = spec.load(data_dir, cfg.download)
     check_split(spec, train, f"{spec.name} training split in {data_dir}")
     check_split(spec, test, f"{spec.name} test split in {data_dir}")
+    return spec, train, test
+
+
+def own_splits(cfg: RunConfig, train: Split) -> tuple[Split, Split | None]:
+    """A run's own training split and held-out part, drawn from its seed: the ``subset``
+    fraction of the full training split, less the class-stratified ``holdout`` part."""
     if cfg.subset < 1:
         train = random_subset(train, cfg.subset, cfg.seed)
     holdout = None
     if cfg.holdout > 0:
         train, holdout = stratified_holdout(train, cfg.holdout, cfg.seed)
-    return spec, train, test, holdout
+    return train, holdout
 
 
 def load_run_splits(
     cfgs: Sequence[RunConfig],
 ) -> tuple[DatasetSpec, list[Split], Split, Split | None]:
     """``load_splits`` for K runs trained together (they share data set, subset and held-out
-    fractions): the spec, each run's training split (one object shared by the runs whose
-    splits cannot differ), and the validation and held-out splits they share."""
+    fractions, and with a held-out part the seed): the data read once, each run's training
+    split (one object shared by the runs whose splits cannot differ), and the validation and
+    held-out splits they share."""
+    spec, full, test = read_data(cfgs[0])
     per_seed = cfgs[0].subset < 1 or cfgs[0].holdout > 0  # else the seed does not pick samples
-    loaded: dict[int | None, tuple[DatasetSpec, Split, Split, Split | None]] = {}
+    drawn: dict[int | None, tuple[Split, Split | None]] = {}
     for cfg in cfgs:
         key = cfg.seed if per_seed else None
-        if key not in loaded:
-            loaded[key] = load_splits(cfg)
-    spec, _, val_split, holdout_split = next(iter(loaded.values()))
-    trains = [loaded[cfg.seed if per_seed else None][1] for cfg in cfgs]
-    return spec, trains, val_split, holdout_split
+        if key not in drawn:
+            drawn[key] = own_splits(cfg, full)
+    holdout = next(iter(drawn.values()))[1]
+    trains = [drawn[cfg.seed if per_seed else None][0] for cfg in cfgs]
+    return spec, trains, test, holdout
 
 
 def check_available(cfg: RunConfig) -> None:

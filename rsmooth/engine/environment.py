@@ -52,12 +52,19 @@ class Environment:
         }
 
 
-def select_environment(cfg: RunConfig) -> Environment:
-    """Resolve device auto|cpu|cuda and precision auto|fp32|bf16 (auto: bf16 on cuda)."""
+def device_of(cfg: RunConfig) -> torch.device:
+    """The device ``cfg.device`` (auto|cpu|cuda) means on this machine; nothing else set."""
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", "cuda", "auto or cpu: no CUDA device is available here")
     use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda" if use_cuda else "cpu")
+    return torch.device("cuda" if use_cuda else "cpu")
+
+
+def select_environment(cfg: RunConfig) -> Environment:
+    """Resolve device auto|cpu|cuda and precision auto|fp32|bf16 (auto: bf16 on cuda), and set
+    the process up for it (threads; on CUDA, autotuning and determinism)."""
+    device = device_of(cfg)
+    use_cuda = device.type == "cuda"
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
     if use_cuda:

@@ -16,17 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
 
-from rsmooth.config import RunConfig, coerce
+from rsmooth.config import RunConfig
 from rsmooth.data.registry import Split
 from rsmooth.engine.checkpoint import Progress, load_checkpoint, save_checkpoint
 from rsmooth.engine.environment import Environment
 from rsmooth.engine.step import Run
-from rsmooth.errors import ConfigError, RsmoothError
+from rsmooth.errors import RsmoothError
 from rsmooth.identity import describe
-from rsmooth.parts import resolve
-from rsmooth.plugins import load_plugins
+from rsmooth.parts import config_from_dict, resolve
 from rsmooth.runfolder import (
     BEST,
     CHECKPOINT,
@@ -44,12 +42,11 @@ from rsmooth.runfolder import (
 def read_config(folder: RunFolder) -> RunConfig:
     """A run folder's config for --resume, the plugins it names imported first (their fields
     are keys of it); any damage is one line naming the folder."""
-    plugins = (read_run(folder.path).config or {}).get("plugins") or ()
+    values = folder.read_config_values()
     try:
-        load_plugins(coerce("plugins", plugins))
-    except ConfigError as err:
+        return config_from_dict(values)
+    except RsmoothError as err:  # a bad value, an unknown key, a plugin that is not here
         raise RsmoothError(f"--resume {folder.path}: {err}") from None
-    return folder.read_config()
 
 
 @dataclass(eq=False)  # slots are compared by identity (who is in the pack)
@@ -91,11 +88,11 @@ class RunSlot:
             return True
         return False
 
-    def start(self, run: Run, env: Environment, device: torch.device, resume: bool) -> None:
+    def start(self, run: Run, env: Environment, resume: bool) -> None:
         """Fresh (config and empty metrics written) or resumed from the checkpoint, if any."""
         self.run = run
         if resume and self.folder.file(CHECKPOINT).exists():
-            progress = load_checkpoint(self.folder, run.model, run.optimizer, device)
+            progress = load_checkpoint(self.folder, run.model, run.optimizer, env.device)
             self.epoch, self.step, self.seconds = progress.epoch, progress.step, progress.seconds
             self.metrics = self.folder.truncate_metrics(self.epoch)
             self.best = best_so_far(self.metrics, self.cfg)
@@ -135,7 +132,7 @@ class RunSlot:
             self.write_summary(DIVERGED, error=f"non-finite loss in epoch {record['epoch']}")
             self.run = None
             return False
-        state = Detached(self.live.model)
+        state = Detached(self.live.model.state_dict())  # copied once, for both files
         # best.pt before the checkpoint: a kill between the two replays this epoch.
         self.best = keep_best(self.folder, state, record, self.best, self.cfg)
         done = Progress(record["epoch"], record["step"], self.seconds)
@@ -146,14 +143,15 @@ class RunSlot:
 
 
 class Detached:
-    """A run's model as ``save_checkpoint`` reads it: its state dict copied out (a packed
-    run's tensors are views, which would write the whole pack's storage into its file)."""
+    """A run's model as ``save_checkpoint`` and best.pt read it: its state dict copied out (a
+    packed run's tensors are views, and saving a view writes its whole storage, every run of
+    the pack, into the file)."""
 
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
+    def __init__(self, state: dict[str, torch.Tensor]) -> None:
+        self.state = {name: t.clone() for name, t in state.items()}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {name: t.clone() for name, t in self.model.state_dict().items()}
+        return self.state
 
 
 def finite(record: dict[str, Any]) -> bool:

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from rsmooth.config import RunConfig
-from rsmooth.data.packed import packed_layout
-from rsmooth.data.registry import DatasetSpec
+from rsmooth.data.packed import PackedBatches, packed_layout
+from rsmooth.data.registry import DatasetSpec, Split
 from rsmooth.engine.environment import Environment
 from rsmooth.methods import build_grad_transform, build_optimizer
 from rsmooth.methods.losses import Objective
@@ -76,13 +76,19 @@ class Pack:
         self.objective = Objective(cfgs, num_classes)
         self.step_rule = pack_step_rule(cfgs)
         self._buffers: dict[str, list[Tensor]] = {}
+        self._views: dict[int, list[list[Tensor]]] = {}
         self.grads = self.buffer("grads")
         for run, views in zip(self.runs, self.per_run(self.grads), strict=True):
             for param, view in zip(run.params, views, strict=True):
                 param.grad = view  # the run's optimizer and transform read the pack's buffer
 
     def per_run(self, tensors: Sequence[Tensor]) -> list[list[Tensor]]:
-        """Each run's views of ``tensors`` (laid out like ``params``), in run order."""
+        """Each run's views of ``tensors`` (laid out like ``params``), in run order; for the
+        pack's own buffers, the views made once with the buffer (a step rule asks every step)."""
+        cached = self._views.get(id(tensors))
+        return cached if cached is not None else self._split(tensors)
+
+    def _split(self, tensors: Sequence[Tensor]) -> list[list[Tensor]]:
         if self.size == 1:
             return [list(tensors)]
         per_tensor = [
@@ -92,9 +98,12 @@ class Pack:
         return [list(views) for views in zip(*per_tensor, strict=True)]
 
     def buffer(self, name: str) -> list[Tensor]:
-        """A persistent buffer laid out like ``params`` (the gradients, a probe's gradients)."""
+        """A persistent buffer laid out like ``params`` (the gradients, a probe's gradients, a
+        saved copy of the weights), with its per-run views."""
         if name not in self._buffers:
-            self._buffers[name] = [torch.zeros_like(p) for p in self.params]
+            created = [torch.zeros_like(p) for p in self.params]
+            self._buffers[name] = created
+            self._views[id(created)] = self._split(created)  # alive as long as the pack
         return self._buffers[name]
 
     def logits(self, images: Tensor) -> Tensor:
@@ -109,6 +118,19 @@ class Pack:
             layout = torch.channels_last if self.env.channels_last else torch.contiguous_format
             images = packed_layout(images, self.size, layout, shared=True)
         return self.logits(images)
+
+    def batches(self, splits: Sequence[Split], spec: DatasetSpec) -> PackedBatches:
+        """The training batches of the pack's runs: each run's split (its seed's subset),
+        order and augmentation, in the pack's layout and its models' dtype."""
+        return PackedBatches(
+            list(splits),
+            [run.cfg.seed for run in self.runs],
+            spec,
+            self.env.device,
+            self.runs[0].cfg.batch_size,
+            channels_last=self.env.channels_last,
+            dtype=next(self.runs[0].model.parameters()).dtype,
+        )
 
     def set_lrs(self, lrs: Sequence[float]) -> None:
         for run, lr in zip(self.runs, lrs, strict=True):

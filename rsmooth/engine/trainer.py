@@ -9,8 +9,10 @@ The learning rates and s_t are pure functions of each run's step; the hot loop h
 sync (the one per epoch and per evaluation is commented).
 
 Runs join at the epoch their checkpoint reached, so a pack killed between two runs' checkpoint
-writes resumes into exactly the results of an unbroken one (data order and augmentation are
-pure functions of (seed, epoch)).
+writes resumes into the results of an unbroken one (data order and augmentation are pure
+functions of (seed, epoch)): bit for bit for a run alone; for a run that trained alone for a
+while and then packed, to rounding (grouped and plain convolutions sum in different orders;
+1e-12 in float64, tests/test_packing.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from rsmooth import interrupt
 from rsmooth.config import RunConfig
 from rsmooth.data import DatasetSpec, DeviceBatches, Split
 from rsmooth.data.loading import load_run_splits
-from rsmooth.data.packed import PackedBatches
 from rsmooth.engine.environment import Environment, select_environment
 from rsmooth.engine.lifecycle import RunSlot, folder_config, read_config
 from rsmooth.engine.packing import packable
@@ -38,7 +39,15 @@ from rsmooth.engine.step import Pack, build_run, train_step
 from rsmooth.errors import RsmoothError, RunFailedError
 from rsmooth.methods import lr_at
 from rsmooth.methods.smoothing import smoothing_scale
-from rsmooth.runfolder import CHECKPOINT, CONFIG, FAILED, RUNNING, RunFolder, run_lock
+from rsmooth.runfolder import (
+    CHECKPOINT,
+    COMPLETED,
+    CONFIG,
+    FAILED,
+    RUNNING,
+    RunFolder,
+    run_lock,
+)
 
 
 def train_run(
@@ -69,6 +78,10 @@ def train_runs(
     if len(cfgs) != len(out_dirs):
         raise ValueError(f"{len(cfgs)} configs for {len(out_dirs)} run folders")
     folders = [RunFolder(d) for d in out_dirs]
+    seen = [f.path.resolve() for f in folders]
+    if len(set(seen)) < len(seen):
+        twice = next(f.path for f, p in zip(folders, seen, strict=True) if seen.count(p) > 1)
+        raise RsmoothError(f"run folder {twice} is named twice: a run trains once per process")
     for cfg, folder in zip(cfgs, folders, strict=True):
         if resume and cfg is None and not folder.file(CONFIG).is_file():
             read_config(folder)  # the one-line error for a folder that holds no run
@@ -106,9 +119,9 @@ def _train_pending(
         for slot in slots:
             slot.folder.ensure_fresh()  # again, now that no other process can start it
     for slot, split in zip(slots, train_splits, strict=True):
-        slot.start(build_run(slot.cfg, env, spec), env, env.device, resume)
         slot.packed_with = [str(s.folder.path) for s in slots if s is not slot]
         slot.split = split
+        slot.start(build_run(slot.cfg, env, spec), env, resume)
     evaluations = {"val": val_split, "holdout": holdout_split}
     Loop(slots, env, spec, evaluations, quiet).run()
 
@@ -141,7 +154,7 @@ class Loop:
             if split is not None
         }
         self.dtype = dtype
-        steps = math.ceil(len(slots[0].training_split) / self.cfg.batch_size)
+        steps = math.ceil(len(slots[0].training_split) / self.cfg.batch_size)  # per epoch
         self.display = RunProgress(self.cfg, steps, enabled=not quiet)
 
     def run(self) -> None:
@@ -156,6 +169,9 @@ class Loop:
                     if pack is None or pack.slots != active:  # a run joined or left
                         pack = _Epochs(active, self.env, self.spec, self.dtype)
                     self._epoch(pack, epoch)
+            for slot in self.slots:  # inside the policy: a failure to say so is a failure
+                if not slot.done:
+                    slot.write_summary(COMPLETED)
         except (KeyboardInterrupt, SystemExit):
             self._each_unfinished(lambda s: s.write_summary(RUNNING))  # resumable
             raise
@@ -168,7 +184,6 @@ class Loop:
             if os.environ.get("RSMOOTH_DEBUG"):
                 raise
             raise RunFailedError(message) from None
-        self._each_unfinished(lambda s: s.write_summary("completed"))
 
     def _epoch(self, pack: _Epochs, epoch: int) -> None:
         started = time.perf_counter()
@@ -228,15 +243,7 @@ class _Epochs:
         self.cfgs = [s.cfg for s in slots]
         self.env = env
         self.pack = Pack([s.live for s in slots], env, spec.num_classes)
-        self.batches = PackedBatches(
-            [s.training_split for s in slots],
-            [c.seed for c in self.cfgs],
-            spec,
-            env.device,
-            self.cfgs[0].batch_size,
-            channels_last=env.channels_last,
-            dtype=dtype,
-        )
+        self.batches = self.pack.batches([s.training_split for s in slots], spec)
         self.total_steps = (self.cfgs[0].epochs or 0) * len(self.batches)
 
     def train_epoch(self, epoch: int, advance: Callable[[], None]) -> list[dict[str, Any]]:

@@ -5,8 +5,9 @@ config.yaml, metrics.jsonl and summary.json, never a checkpoint or best.pt (mega
 and what a rerun on another machine recomputes), laid out as the sweep laid the runs out, with
 the sweep's confirm/selection.json. Only final runs are copied (completed, diverged): a run
 still training here would be a record that the next machine restarts from scratch. A record
-already in the tree is replaced only by an identical one; a different one is refused, so an
-export never overwrites a committed result silently. Torch-free.
+already in the tree is left as it is when identical; a different one is refused before anything
+is copied, so an export never overwrites a committed result silently (the sweep's
+confirm/selection.json too). Torch-free.
 """
 
 from __future__ import annotations
@@ -32,43 +33,41 @@ class Copied:
 def export_records(source: Path, out: Path) -> Copied:
     """Copy the records of every final run under ``source`` into ``out`` (same layout)."""
     copied = Copied()
-    planned = []
+    planned: list[tuple[Path, Path, list[str]]] = []  # (run folder, target, files to copy)
     for run in read_runs([source]):
         if run.status not in FINAL:
             copied.skipped.append(run)
             continue
         target = out / run.path.relative_to(source)
-        planned.append((run.path, target))
-        _check_replaceable(run.path, target)
-    for found, target in planned:
-        if all(_same(found / name, target / name) for name in RECORDS):
+        planned.append((run.path, target, _to_copy(run.path, target, RECORDS)))
+    sweep_files = _to_copy(source, out, SWEEP_FILES)
+    for found, target, names in planned:
+        if not names:  # every record there already, identical
             copied.same.append(target)
             continue
         target.mkdir(parents=True, exist_ok=True)
-        for name in RECORDS:
-            if (found / name).exists():
-                shutil.copyfile(found / name, target / name)
+        for name in names:
+            shutil.copyfile(found / name, target / name)
         copied.runs.append(target)
-    for name in SWEEP_FILES:
-        if (source / name).is_file():
-            (out / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source / name, out / name)
+    for name in sweep_files:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / name, out / name)
     return copied
 
 
-def _check_replaceable(found: Path, target: Path) -> None:
-    """A record in the tree may be replaced by the same record, or filled where missing."""
-    if not target.exists():
-        return
-    different = [n for n in RECORDS if (target / n).exists() and not _same(found / n, target / n)]
-    if different:
-        raise RsmoothError(
-            f"{target} holds a different record ({', '.join(different)}) than {found}: "
-            "results are never overwritten; export into another --out or remove it first"
-        )
-
-
-def _same(a: Path, b: Path) -> bool:
-    if not a.exists() or not b.exists():
-        return a.exists() == b.exists()
-    return a.read_bytes() == b.read_bytes()
+def _to_copy(found: Path, target: Path, names: tuple[str, ...]) -> list[str]:
+    """The files of ``names`` that ``target`` lacks (each file read once); a file the target
+    holds differently is refused before anything is copied: results are filled where missing,
+    never replaced by another record."""
+    missing = []
+    for name in names:
+        if not (found / name).exists():
+            continue
+        if not (target / name).exists():
+            missing.append(name)
+        elif (found / name).read_bytes() != (target / name).read_bytes():
+            raise RsmoothError(
+                f"{target / name} holds a different record than {found / name}: results are "
+                "never overwritten; export into another --out or remove it first"
+            )
+    return missing

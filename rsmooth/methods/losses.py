@@ -11,6 +11,7 @@ Validation always uses the plain base loss on the true labels.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -107,14 +108,17 @@ class Objective:
         s_t is 0 for the runs without smoothing (as ``smoothing_scale`` gives it)."""
         x = at_least_fp32(logits)
         y = self.targets(labels, x)
-        s = s_t.to(x.dtype).view(-1, 1, 1)
-        losses = self._per_group(self._train_loss, x, y, s, self.column("alpha", x))
+        if self.smoothing:
+            s, alpha = s_t.to(x.dtype).view(-1, 1, 1), self.column("alpha", x)
+            losses = self._per_group(self._train_loss, x, y, s, alpha)
+        else:
+            losses = self._per_group(lambda base, name, x, y: base(x, y).mean(1), x, y)
         if any(self.flooded):  # Ishida et al. 2020: |L - b| + b, on the flooded runs only
             flood = self.column("flood", x).view(-1)
             flooded = (losses - flood).abs() + flood
             if all(self.flooded):
                 return flooded
-            mask = self._cached("flooded", torch.tensor(self.flooded), losses.device)
+            mask = self._cached("flooded", losses.device, lambda: torch.tensor(self.flooded))
             return torch.where(mask, flooded, losses)
         return losses
 
@@ -128,7 +132,7 @@ class Objective:
     def _train_loss(
         self, base: BaseLoss, name: str, x: Tensor, y: Tensor, s: Tensor, alpha: Tensor
     ) -> Tensor:
-        if name != "mse" or not self.smoothing:
+        if name != "mse":
             return base(x, y).mean(1)
         # residual smoothing (rsmooth/methods/smoothing.py) on rows (K*B, M), with each row's
         # own s_t and alpha
@@ -146,19 +150,20 @@ class Objective:
             return loss(base, name, *per_run)
         parts = []
         for base, name, members in self.groups:
-            index = self._cached(name, torch.tensor(members), per_run[0].device)
+            index = self._cached(name, per_run[0].device, partial(torch.tensor, members))
             parts.append(loss(base, name, *(t.index_select(0, index) for t in per_run)))
         joined = torch.cat(parts)
-        if self._unsort is None:
+        unsort = self._unsort
+        if unsort is None:
             return joined
-        return joined.index_select(0, self._cached("unsort", self._unsort, joined.device))
+        return joined.index_select(0, self._cached("unsort", joined.device, lambda: unsort))
 
-    def _cached(self, name: str, value: Tensor, device: torch.device) -> Tensor:
-        """An index or mask tensor on ``device``, copied there once (a copy every step would
-        be a host-to-device transfer per step)."""
-        key = (name, value.dtype, device)
+    def _cached(self, name: str, device: torch.device, make: Callable[[], Tensor]) -> Tensor:
+        """An index or mask tensor on ``device``, made and copied there once (a copy every
+        step would be a host-to-device transfer per step)."""
+        key = (name, torch.int64, device)
         if key not in self._columns:
-            self._columns[key] = value.to(device)
+            self._columns[key] = make().to(device)
         return self._columns[key]
 
 

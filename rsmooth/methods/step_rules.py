@@ -125,11 +125,18 @@ def double_backward_is_not_compiled(cfg: RunConfig) -> None:
 def gradients(weights: Weights, loss_fn: StepLoss, into: list[Tensor]) -> tuple[Tensor, Tensor]:
     """One forward and backward pass: the gradients at the current weights land in ``into``;
     returns the detached losses and logits. d(sum of losses)/d(loss_k) = 1: each run gets
-    exactly its own loss's gradient."""
+    exactly its own loss's gradient. A trainable tensor the loss does not use (a plugin
+    model's spare head) gets a zero gradient: the optimizer still sees it (weight decay and
+    momentum act on it, as on a parameter whose gradient happens to vanish)."""
     losses, logits = loss_fn()
-    found = torch.autograd.grad(losses.sum(), weights.params)
+    found = torch.autograd.grad(losses.sum(), weights.params, allow_unused=True)
     with torch.no_grad():
-        torch._foreach_copy_(into, found)
+        used = [(buffer, g) for buffer, g in zip(into, found, strict=True) if g is not None]
+        if len(used) < len(into):
+            for buffer, g in zip(into, found, strict=True):
+                if g is None:
+                    buffer.zero_()
+        torch._foreach_copy_([b for b, _ in used], [g for _, g in used])
     return losses.detach(), logits.detach()
 
 
@@ -246,8 +253,8 @@ def gradient_at_offset(
     saved copy (bitwise; subtracting the offset again would not be exact in floating point).
     """
     params = weights.params
+    saved = weights.buffer("saved")  # persistent: no allocation per step
     with torch.no_grad():
-        saved = [torch.empty_like(p) for p in params]
         torch._foreach_copy_(saved, params)
         torch._foreach_add_(params, offset)
     try:
@@ -271,12 +278,21 @@ class ModelWeights:
     def __init__(self, model: nn.Module) -> None:
         self.model = model
         self.params: list[Tensor] = list(trainable(model))
-        self.grads: list[Tensor] = []
-        for p in self.params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            self.grads.append(p.grad)
+        self.grads: list[Tensor] = [torch.zeros_like(p) for p in self.params]
         self._buffers: dict[str, list[Tensor]] = {}
+        self.serves(model)
+
+    def serves(self, model: nn.Module) -> bool:
+        """Whether these weights are ``model``'s as it is now (its trainable parameters, each
+        with its gradient buffer as ``.grad``: the loop may have cleared them to None)."""
+        current = trainable(model)
+        if model is not self.model or len(current) != len(self.params):
+            return False
+        if any(a is not b for a, b in zip(current, self.params, strict=True)):
+            return False
+        for p, g in zip(self.params, self.grads, strict=True):
+            p.grad = g
+        return True
 
     def per_run(self, tensors: Sequence[Tensor]) -> list[list[Tensor]]:
         return [list(tensors)]
@@ -293,11 +309,15 @@ class ModelRule:
 
     def __init__(self, rule: StepRule) -> None:
         self.rule = rule
+        self._weights: ModelWeights | None = None
 
     def __call__(
         self, model: nn.Module, loss_fn: LossFn, images: Tensor, labels: Tensor
     ) -> tuple[Tensor, Tensor]:
-        return self.rule(ModelWeights(model), lambda: loss_fn(images, labels))
+        weights = self._weights
+        if weights is None or not weights.serves(model):
+            weights = self._weights = ModelWeights(model)
+        return self.rule(weights, lambda: loss_fn(images, labels))
 
 
 def sharpness_aware(rho: float = 0.05) -> ModelRule:

@@ -20,7 +20,7 @@ from typing import Any
 
 from rsmooth.errors import RecipeError
 from rsmooth.runfolder import COMPLETED, atomic_write_bytes, read_run, strict_json
-from rsmooth.sweep.recipe import Confirm, PlannedRun, Recipe
+from rsmooth.sweep.recipe import Confirm, PlannedRun, Recipe, check_fresh_seeds
 
 CONFIRM_DIR = "confirm"  # the stage's folder inside the sweep's; `report` knows it by name
 SELECTION_FILE = "selection.json"
@@ -79,12 +79,7 @@ def check_selectable(recipe: Recipe, runs: list[PlannedRun]) -> None:
                 f"{recipe.source}: confirm.select: holdout needs a held-out split in every grid "
                 f"run, but {without[0]} has holdout 0 (allowed: set holdout, e.g. 0.1, in base)"
             )
-    reused = sorted({r.config.seed for r in runs} & set(confirm.seeds))
-    if reused:
-        raise RecipeError(
-            f"{recipe.source}: confirm.first_seed {confirm.first_seed} reuses grid seed "
-            f"{reused[0]} (allowed: fresh seeds, past the grid's)"
-        )
+    check_fresh_seeds(recipe.source, {r.config.seed for r in runs}, confirm)
 
 
 def choose(recipe: Recipe, runs: list[PlannedRun], out_dir: Path) -> list[Choice]:

@@ -20,61 +20,11 @@ from typing import Any
 
 from rsmooth.config import RunConfig
 from rsmooth.errors import ConfigError
-from rsmooth.runfolder import CHECKPOINT, COMPLETED, FINAL, read_run
+from rsmooth.runfolder import CHECKPOINT, COMPLETED, FINAL, Engine, read_run, recorded_engine
 from rsmooth.sweep.state import RunStatus
 
 # The config fields that select the engine on a given machine (cache key of planned_engine).
 ENGINE_CHOICE = ("device", "precision", "num_threads", "deterministic")
-
-
-@dataclass(frozen=True)
-class Engine:
-    device: str  # "cpu" or "cuda"
-    device_name: str  # the GPU's model; on the CPU, its architecture
-    precision: str  # "fp32" or "bf16"
-    threads: int | None  # on the CPU only: on a GPU the threads do not touch the arithmetic
-    deterministic: bool | None  # on a GPU only, where known (CPU runs are deterministic)
-
-    def matches(self, other: Engine) -> bool:
-        """The same engine; ``deterministic`` counts where both sides record it."""
-        known = self.deterministic is not None and other.deterministic is not None
-        same_kernels = not known or self.deterministic == other.deterministic
-        return same_kernels and (self.device, self.device_name, self.precision, self.threads) == (
-            other.device,
-            other.device_name,
-            other.precision,
-            other.threads,
-        )
-
-    def label(self, with_cpu_name: bool = False) -> str:
-        """``cpu fp32, 1 thread``, ``NVIDIA H100 80GB HBM3 bf16, deterministic``."""
-        if self.device != "cpu":
-            text = f"{self.device_name} {self.precision}"
-            if self.deterministic is not None:
-                text += ", deterministic" if self.deterministic else ", nondeterministic"
-            return text
-        text = f"cpu ({self.device_name})" if with_cpu_name else "cpu"
-        text += f" {self.precision}"
-        if self.threads is not None:
-            text += f", {self.threads} thread{'s' * (self.threads != 1)}"
-        return text
-
-
-def recorded_engine(summary: dict[str, Any]) -> Engine | None:
-    """The engine a summary.json's ``environment`` records; None where it does not say."""
-    environment = summary.get("environment")
-    if not isinstance(environment, dict) or not environment.get("precision"):
-        return None  # written by an rsmooth that did not record it
-    kind = str(environment.get("device", "")).split(":")[0]
-    threads = environment.get("threads")
-    deterministic = environment.get("deterministic")
-    return Engine(
-        device=kind,
-        device_name=str(environment.get("device_name") or ""),
-        precision=str(environment["precision"]),
-        threads=threads if kind == "cpu" and isinstance(threads, int) else None,
-        deterministic=deterministic if kind != "cpu" and isinstance(deterministic, bool) else None,
-    )
 
 
 def planned_engine(cfg: RunConfig) -> Engine | None:

@@ -65,7 +65,8 @@ class Confirm:
     """The confirmation stage: after the grid, the best configuration of each variant (chosen
     on ``select``'s split by ``metric``, averaged over the grid's seeds) runs again on
     ``trials`` fresh seeds from ``first_seed`` on (docs/recipes.md). ``grid_seeds``: the grid's
-    seeds 0..N-1 where the recipe gives them here rather than as ``trials`` or ``seeds``."""
+    seeds 0..N-1 where the recipe gives them here rather than as ``trials`` or ``seeds`` (read
+    into the recipe's seeds, kept here as the recipe wrote it)."""
 
     grid_seeds: int | None = None
     trials: int = 5
@@ -179,13 +180,19 @@ def _parse_confirm(raw: Any, seeds: tuple[int, ...], source: str) -> Confirm | N
         raise RecipeError(
             f"{source}: confirm.metric: {confirm.metric!r} (allowed: {', '.join(SELECT_METRICS)})"
         )
-    reused = sorted(set(seeds) & set(confirm.seeds))
+    check_fresh_seeds(source, seeds, confirm)
+    return confirm
+
+
+def check_fresh_seeds(source: str, grid_seeds: Iterable[int], confirm: Confirm) -> None:
+    """The confirmation's seeds are fresh: none of them trained a grid run (checked when the
+    recipe is read, and again when --trials has set the grid's seeds)."""
+    reused = sorted(set(grid_seeds) & set(confirm.seeds))
     if reused:
         raise RecipeError(
             f"{source}: confirm.first_seed: {confirm.first_seed} reuses grid seed {reused[0]} "
             "(allowed: fresh seeds, past the grid's)"
         )
-    return confirm
 
 
 def _parse_seeds(values: Mapping[str, Any], source: str) -> tuple[int, ...]:

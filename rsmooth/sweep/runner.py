@@ -174,10 +174,10 @@ def packs(jobs: list[Job], size: int, on_cpu: bool = False) -> list[list[Job]]:
     is already ~97% inside its kernels, while a GPU idles between the launches packing saves."""
     if size <= 1 or not jobs:
         return [[job] for job in jobs]
-    from rsmooth.engine.environment import select_environment
+    from rsmooth.engine.environment import device_of
     from rsmooth.engine.packing import group_packs
 
-    cpu = select_environment(jobs[0].config).device.type == "cpu"
+    cpu = device_of(jobs[0].config).type == "cpu"
     if cpu and not on_cpu:
         return [[job] for job in jobs]
     groups = group_packs([job.config for job in jobs], size)
