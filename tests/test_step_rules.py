@@ -176,6 +176,18 @@ def test_every_rule_leaves_frozen_parameters_alone(name: str) -> None:
     assert all(p.grad is not None for p in trainable(model))
 
 
+@pytest.mark.parametrize("name", ALL_RULES)
+def test_a_trainable_parameter_the_loss_does_not_use_gets_a_zero_gradient(name: str) -> None:
+    model = conv_net().train()
+    model.spare = nn.Parameter(torch.ones(3, dtype=DTYPE))  # a head the loss never reads
+    images, labels = image_batch()
+    rule = rule_for(name)
+    for _ in range(2):  # and again: the rule keeps its buffers from one call to the next
+        rule(model, bound(ce_loss, model), images, labels)
+        assert torch.equal(model.spare.grad, torch.zeros(3, dtype=DTYPE))
+        assert all(torch.isfinite(p.grad).all() for p in trainable(model))
+
+
 def test_registry_lists_the_spec_rules() -> None:
     assert {"plain", "sam", "gr-db", "gr-forward", "gr-backward"} <= set(ALL_RULES)
 
