@@ -115,7 +115,7 @@ def cases() -> list[Case]:
 
 def config(case: Case, data_dir: Path, seed: int = 0, varied: bool = False) -> RunConfig:
     """The case's run: 3 steps of 8 images per epoch, 2 epochs, one thread, no autocast."""
-    values: dict[str, Any] = dict(seed=seed, **case.fields)
+    values: dict[str, Any] = {"seed": seed, **case.fields}
     if varied and case.varied is not None:
         values[case.varied[0]] = case.varied[1]
     return tiny_config(data_dir, **values)
@@ -166,14 +166,12 @@ def train_case(case: Case, data_dir: Path, out: Path, packed: bool) -> list[dict
         return [record_of(f) for f in folders]
 
 
-def train_second_alone(case: Case, data_dir: Path, out: Path) -> list[dict[str, Any]]:
-    """The second run of the case's pack (its own seed and hyperparameter), trained alone."""
-    from rsmooth.engine import train_run
-
-    with float64():
-        cfg = config(case, data_dir, case.packed_seeds[1], varied=True)
-        train_run(cfg, out / "second-alone", quiet=True)
-        return [record_of(out / "second-alone")]
+def second_run(case: Case) -> Case:
+    """The case's second packed run as a case of its own (its seed and hyperparameter)."""
+    fields = dict(case.fields, seed=case.packed_seeds[1])
+    if case.varied is not None:
+        fields[case.varied[0]] = case.varied[1]
+    return Case(f"{case.name} (second run)", fields, None)
 
 
 def data_dir(root: Path) -> Path:
