@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rsmooth.config import RunConfig, coerce, load_yaml_mapping
-from rsmooth.plugins import load_installed, load_plugins
+from rsmooth.plugins import load_plugins
 from rsmooth.registry import CHECKS, FILLS, REGISTRIES, Registry
 
 
@@ -24,8 +24,7 @@ def load_parts(plugins: Iterable[str] = ()) -> dict[str, Registry]:
     import rsmooth.methods  # noqa: F401
     import rsmooth.models  # noqa: F401
 
-    load_installed()
-    load_plugins(plugins)
+    load_plugins(plugins)  # the installed ones first, then these
     return REGISTRIES
 
 

@@ -64,7 +64,7 @@ class Pack:
         self.env = env
         self.size = len(runs)
         if self.size == 1:  # the plain model: no grouped convolutions, no layout copies
-            self.model = runs[0].model
+            self.model = _own_storage(runs[0].model)
             self.params: list[Tensor] = list(runs[0].params)
             self.stacked = [False] * len(self.params)
         else:
@@ -136,6 +136,15 @@ class Pack:
         for run, lr in zip(self.runs, lrs, strict=True):
             for group in run.optimizer.param_groups:
                 group["lr"] = lr
+
+
+def _own_storage(model: nn.Module) -> nn.Module:
+    """A model whose tensors were views into a pack (its pack went on without the others) gets
+    storage of its own again, so the old pack's storage can go (same values, same layout)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor._base is not None:
+            tensor.data = tensor.data.clone()
+    return model
 
 
 def train_step(
