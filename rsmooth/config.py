@@ -317,6 +317,14 @@ class RunConfig:
         identity=False,
         pack=Shared("one process runs one set of kernels"),
     )
+    cuda_graphs: bool = _field(
+        False,
+        "engine",
+        "capture each training step as a CUDA graph and replay it (launch-bound steps; a CUDA "
+        "device only; the optimizer runs its fused kernels with a device learning rate)",
+        identity=False,
+        pack=Shared("one pack is one captured step"),
+    )
     eval_batch_size: int = _field(
         1000,
         "engine",

@@ -21,6 +21,7 @@ def load_parts(plugins: Iterable[str] = ()) -> dict[str, Registry]:
     """Import every built-in part (imports torch), the installed plugins, then the named plugin
     modules in order; returns the registries, by the config field that selects from each."""
     import rsmooth.data  # noqa: F401
+    import rsmooth.engine.capture  # noqa: F401  (its rules of cuda_graphs)
     import rsmooth.methods  # noqa: F401
     import rsmooth.models  # noqa: F401
 

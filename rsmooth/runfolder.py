@@ -298,11 +298,19 @@ class Engine:
     precision: str  # "fp32" or "bf16"
     threads: int | None  # on the CPU only: on a GPU the threads do not touch the arithmetic
     deterministic: bool | None  # on a GPU only, where known (CPU runs are deterministic)
+    # on a GPU only, where known: captured steps run the optimizers' fused kernels
+    cuda_graphs: bool | None = None
 
     def matches(self, other: Engine) -> bool:
-        """The same engine; ``deterministic`` counts where both sides record it."""
-        known = self.deterministic is not None and other.deterministic is not None
-        same_kernels = not known or self.deterministic == other.deterministic
+        """The same engine; ``deterministic`` and ``cuda_graphs`` count where both sides
+        record them."""
+        same_kernels = all(
+            a is None or b is None or a == b
+            for a, b in (
+                (self.deterministic, other.deterministic),
+                (self.cuda_graphs, other.cuda_graphs),
+            )
+        )
         return same_kernels and (self.device, self.device_name, self.precision, self.threads) == (
             other.device,
             other.device_name,
@@ -316,6 +324,8 @@ class Engine:
             text = f"{self.device_name} {self.precision}"
             if self.deterministic is not None:
                 text += ", deterministic" if self.deterministic else ", nondeterministic"
+            if self.cuda_graphs:
+                text += ", CUDA graphs"
             return text
         text = f"cpu ({self.device_name})" if with_cpu_name else "cpu"
         text += f" {self.precision}"
@@ -332,12 +342,14 @@ def recorded_engine(summary: dict[str, Any]) -> Engine | None:
     kind = str(environment.get("device", "")).split(":")[0]
     threads = environment.get("threads")
     deterministic = environment.get("deterministic")
+    graphs = environment.get("cuda_graphs")
     return Engine(
         device=kind,
         device_name=str(environment.get("device_name") or ""),
         precision=str(environment["precision"]),
         threads=threads if kind == "cpu" and isinstance(threads, int) else None,
         deterministic=deterministic if kind != "cpu" and isinstance(deterministic, bool) else None,
+        cuda_graphs=graphs if kind != "cpu" and isinstance(graphs, bool) else None,
     )
 
 

@@ -11,7 +11,7 @@ OUT=${OUT:-gpu-out}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 RUNS=${RUNS:-runs/gpu}
 BUDGET=${BUDGET:-560}
-ALL_STAGES="environment bench-resnet20 deterministic table2-eighth bench-resnet20-pack bench-resnet56 table1-epoch gr-eighth agr-eighth bench-resnet56-compile"
+ALL_STAGES="environment graphs bench-resnet20 deterministic table2-eighth bench-resnet20-pack bench-resnet56 table1-epoch gr-eighth agr-eighth bench-resnet56-compile"
 STAGES=${STAGES:-$ALL_STAGES}
 BENCH_EXTRA=${BENCH_EXTRA:-}
 SWEEP_EXTRA=${SWEEP_EXTRA:-}
@@ -43,6 +43,11 @@ run_stage() {
       stage environment 30 bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; $PY -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.is_available() and torch.cuda.get_device_name())'; nproc" ;;
     bench-resnet20)  # every method against SGD, the engine against a plain loop (~60 s)
       stage "$1" 90 $PY -m rsmooth bench --model resnet20 --data fashion-mnist $BENCH_EXTRA --json "$OUT/$1.json" ;;
+    graphs)  # captured steps (--cuda-graphs, never run on a GPU yet): the real capture against
+      # the eager step, then ResNet20 and ResNet56 at K = 1, 8, 64 (eager: the bench stages below)
+      stage "$1-test" 90 $PY -m pytest -q -p no:cacheprovider tests/test_capture.py
+      stage "$1-resnet20" 90 $PY -m rsmooth bench --model resnet20 --data fashion-mnist --cuda-graphs --methods sgd,sam,agr --pack 1,8,64 --rounds 5 --steps 10 $BENCH_EXTRA --json "$OUT/$1-resnet20.json"
+      stage "$1-resnet56" 90 $PY -m rsmooth bench --model resnet56 --data cifar10 --cuda-graphs --methods sgd --skip-engine --pack 1,8,64 --rounds 5 --steps 10 $BENCH_EXTRA --json "$OUT/$1-resnet56.json" ;;
     deterministic)  # determinism's cost (bench) and its promise: two passes, one record
       stage "$1-bench" 60 $PY -m rsmooth bench --model resnet20 --data fashion-mnist --methods sgd,sam --skip-engine --deterministic $BENCH_EXTRA --json "$OUT/$1.json"
       for pass in a b; do

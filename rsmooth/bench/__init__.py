@@ -64,7 +64,8 @@ def setup_line(base: RunConfig, settings: BenchSettings) -> str:
         f"device: {device} ({env.device}, {torch.get_num_threads()} threads), "
         f"torch {torch.__version__}, model {base.model}, data shape {base.data}, "
         f"batch {base.batch_size}, precision {env.precision}, channels_last {env.channels_last}, "
-        f"compile {base.compile}, deterministic {base.deterministic}; median of "
+        f"compile {base.compile}, deterministic {base.deterministic}, "
+        f"cuda_graphs {base.cuda_graphs}; median of "
         f"{settings.rounds} alternating blocks of {settings.steps} steps; "
         "ratios: median over rounds of the per-round ratio"
     )

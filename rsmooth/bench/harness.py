@@ -17,9 +17,10 @@ import torch
 
 from rsmooth.config import RunConfig
 from rsmooth.data import DATASETS, DatasetSpec, Split
+from rsmooth.engine.capture import step_for
 from rsmooth.engine.environment import select_environment
 from rsmooth.engine.packing import packable
-from rsmooth.engine.step import Pack, build_run, train_step
+from rsmooth.engine.step import Pack, build_run
 from rsmooth.methods import lr_at
 from rsmooth.parts import resolve
 
@@ -105,9 +106,10 @@ def synthetic_split(spec: DatasetSpec, n: int, seed: int = 0) -> Split:
 
 class Stepper:
     """Training steps of K >= 1 runs on one synthetic split, every run drawing its own order:
-    the engine's own ``train_step`` on a ``Pack``, with each run's first-step lr and a
-    mid-training s_t (0.5) for the runs that smooth. ``run(steps)`` returns the images trained
-    on (K per sample), so a pack's images/s compares with K separate steppers' aggregate."""
+    the engine's own step (``train_step``; captured with cuda_graphs) on a ``Pack``, with each
+    run's first-step lr and a mid-training s_t (0.5) for the runs that smooth. ``run(steps)``
+    returns the images trained on (K per sample), so a pack's images/s compares with K
+    separate steppers' aggregate."""
 
     def __init__(self, cfgs: Sequence[RunConfig], split: Split) -> None:
         self.cfgs = [resolve(c) for c in cfgs]
@@ -120,6 +122,7 @@ class Stepper:
         runs = [build_run(c, env, spec) for c in self.cfgs]
         self.device = env.device
         self.pack = Pack(runs, env, spec.num_classes)
+        self.step = step_for(self.pack)
         self.batches = self.pack.batches([split] * len(runs), spec)
         self.lrs = [lr_at(c, 0, 1) for c in self.cfgs]
         s_t = [0.5 if c.smoothing else 0.0 for c in self.cfgs]
@@ -141,6 +144,6 @@ class Stepper:
         images_seen = 0
         for _ in range(steps):
             images, labels = self.next_batch()
-            train_step(self.pack, images, labels, self.lrs, self.s_t)
+            self.step(images, labels, self.lrs, self.s_t)
             images_seen += labels.numel()
         return images_seen

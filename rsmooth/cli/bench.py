@@ -34,6 +34,10 @@ Deterministic = Annotated[
         "--deterministic", help="Deterministic kernels (no cuDNN autotuning): their cost."
     ),
 ]
+CudaGraphs = Annotated[
+    bool,
+    typer.Option("--cuda-graphs", help="Each step captured as a CUDA graph and replayed."),
+]
 Steps = Annotated[
     int | None, typer.Option(help="Training steps per timed block.", show_default="cpu 3, cuda 20")
 ]
@@ -68,6 +72,7 @@ def bench(
     channels_last: ChannelsLast = None,
     compile: Compile = False,
     deterministic: Deterministic = False,
+    cuda_graphs: CudaGraphs = False,
     steps: Steps = None,
     rounds: Rounds = None,
     warmup: Warmup = 1,
@@ -97,6 +102,7 @@ def bench(
             channels_last=channels_last,
             compile=compile,
             deterministic=deterministic,
+            cuda_graphs=cuda_graphs,
             epochs=1,
         )
     )

@@ -19,6 +19,7 @@ class Environment:
     device: torch.device
     amp_dtype: torch.dtype | None  # None: plain fp32
     channels_last: bool
+    graphs: bool = False  # steps are captured as CUDA graphs (rsmooth/engine/capture.py)
 
     @property
     def precision(self) -> str:
@@ -26,8 +27,13 @@ class Environment:
 
     def autocast(self) -> torch.autocast:
         enabled = self.amp_dtype is not None
+        # A captured step may not reuse autocast's cache of cast weights across replays (torch's
+        # CUDA-graphs notes): the cache is off while graphs are, the casts are the same.
         return torch.autocast(
-            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=enabled
+            self.device.type,
+            dtype=self.amp_dtype or torch.float32,
+            enabled=enabled,
+            cache_enabled=False if self.graphs else None,
         )
 
     def describe(self, cfg: RunConfig) -> dict[str, Any]:
@@ -49,6 +55,7 @@ class Environment:
             "channels_last": self.channels_last,
             "compile": cfg.compile,
             "deterministic": cfg.deterministic,
+            "cuda_graphs": cfg.cuda_graphs,
         }
 
 
@@ -65,6 +72,8 @@ def select_environment(cfg: RunConfig) -> Environment:
     the process up for it (threads; on CUDA, autotuning and determinism)."""
     device = device_of(cfg)
     use_cuda = device.type == "cuda"
+    if cfg.cuda_graphs and not use_cuda:
+        raise ConfigError("cuda_graphs", True, "false here: CUDA graphs need a CUDA device")
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
     if use_cuda:
@@ -75,7 +84,7 @@ def select_environment(cfg: RunConfig) -> Environment:
     # channels_last pays on both: cuDNN's NHWC kernels, and oneDNN's on the CPU (ResNet20,
     # batch 128, fp32, 2 cores: 169 vs 187 ms per step; docs/performance.md).
     channels_last = cfg.channels_last if cfg.channels_last is not None else True
-    return Environment(device, amp_dtype, channels_last)
+    return Environment(device, amp_dtype, channels_last, cfg.cuda_graphs)
 
 
 def configure_cuda(deterministic: bool) -> None:

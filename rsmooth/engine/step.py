@@ -133,9 +133,14 @@ class Pack:
         )
 
     def set_lrs(self, lrs: Sequence[float]) -> None:
+        """Each run's learning rate for the next step; where it is a device tensor (optimizers
+        built for cuda_graphs), written into it: an asynchronous fill, no host sync."""
         for run, lr in zip(self.runs, lrs, strict=True):
             for group in run.optimizer.param_groups:
-                group["lr"] = lr
+                if isinstance(group["lr"], Tensor):
+                    group["lr"].fill_(lr)
+                else:
+                    group["lr"] = lr
 
 
 def _own_storage(model: nn.Module) -> nn.Module:
@@ -155,6 +160,14 @@ def train_step(
     logits (K, B, M) of the first forward pass. No host sync: the caller sums them on the
     device."""
     pack.set_lrs(lrs)
+    return step_gradients_and_update(pack, images, labels, s_t)
+
+
+def step_gradients_and_update(
+    pack: Pack, images: Tensor, labels: Tensor, s_t: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``train_step`` after the learning rates are set: the part a CUDA graph captures
+    (rsmooth/engine/capture.py), reading only tensors."""
 
     def loss_fn() -> tuple[Tensor, Tensor]:
         logits = pack.logits(images)

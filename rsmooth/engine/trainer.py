@@ -31,11 +31,12 @@ from rsmooth import interrupt
 from rsmooth.config import RunConfig
 from rsmooth.data import DatasetSpec, DeviceBatches, Split
 from rsmooth.data.loading import load_run_splits
+from rsmooth.engine.capture import step_for
 from rsmooth.engine.environment import Environment, select_environment
 from rsmooth.engine.lifecycle import RunSlot, folder_config, read_config
 from rsmooth.engine.packing import packable
 from rsmooth.engine.progress import RunProgress
-from rsmooth.engine.step import Pack, build_run, train_step
+from rsmooth.engine.step import Pack, build_run
 from rsmooth.errors import RsmoothError, RunFailedError
 from rsmooth.methods import lr_at
 from rsmooth.methods.smoothing import smoothing_scale
@@ -243,6 +244,7 @@ class _Epochs:
         self.cfgs = [s.cfg for s in slots]
         self.env = env
         self.pack = Pack([s.live for s in slots], env, spec.num_classes)
+        self.step = step_for(self.pack)  # captured once per batch shape with cuda_graphs
         self.batches = self.pack.batches([s.training_split for s in slots], spec)
         self.total_steps = (self.cfgs[0].epochs or 0) * len(self.batches)
 
@@ -264,7 +266,7 @@ class _Epochs:
         for i, (images, labels) in enumerate(self.batches.batches(epoch)):
             interrupt.check()  # a stop request that a finalizer swallowed (rsmooth.interrupt)
             lrs = [lr_at(c, step, total) for c in cfgs]
-            losses, logits = train_step(self.pack, images, labels, lrs, s_t[i])
+            losses, logits = self.step(images, labels, lrs, s_t[i])
             n = labels.shape[1]
             loss_sum += losses.float() * n
             correct += (logits.argmax(dim=2) == labels).sum(dim=1)

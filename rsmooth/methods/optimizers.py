@@ -24,6 +24,10 @@ class OptimizerSpec:
     # The third-party package it imports (its pip name): checked when a config is validated, so a
     # missing one is a one-line error before any work, not a traceback in the first step.
     package: str | None = None
+    # Why its step cannot be captured as a CUDA graph (cuda_graphs), or None where it can: a
+    # captured step replays the kernels of its capture, so a step that reads host state
+    # (a Python step count, a float learning rate) would replay the captured values.
+    graph_refusal: str | None = None
 
 
 def missing_package(name: str) -> str | None:
@@ -51,16 +55,35 @@ def _lr_wd(cfg: RunConfig) -> tuple[float, float]:
     return cfg.lr, cfg.weight_decay
 
 
+def _lr(params: list[nn.Parameter], cfg: RunConfig) -> float | torch.Tensor:
+    """The learning rate; with cuda_graphs a device tensor, which the engine fills with each
+    step's value before a replay (and the optimizer runs torch's fused kernels, ``fused``,
+    which read it and, for Adam(W), their step count on the device: no host state)."""
+    lr, _ = _lr_wd(cfg)
+    if not cfg.cuda_graphs:
+        return lr
+    return torch.tensor(lr, dtype=params[0].dtype, device=params[0].device)
+
+
+def _fused(cfg: RunConfig) -> bool | None:
+    return True if cfg.cuda_graphs else None  # None: torch's own choice
+
+
 def _sgd(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
-    lr, wd = _lr_wd(cfg)
+    _, wd = _lr_wd(cfg)
     return torch.optim.SGD(
-        params, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=wd
+        params,
+        lr=_lr(params, cfg),
+        momentum=cfg.momentum,
+        nesterov=cfg.nesterov,
+        weight_decay=wd,
+        fused=_fused(cfg),
     )
 
 
 def _adam(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
-    lr, wd = _lr_wd(cfg)
-    return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    _, wd = _lr_wd(cfg)
+    return torch.optim.Adam(params, lr=_lr(params, cfg), weight_decay=wd, fused=_fused(cfg))
 
 
 def _adagrad(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
@@ -69,8 +92,10 @@ def _adagrad(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimize
 
 
 def _adamw(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
-    lr, wd = _lr_wd(cfg)
-    return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), weight_decay=wd)
+    _, wd = _lr_wd(cfg)
+    return torch.optim.AdamW(
+        params, lr=_lr(params, cfg), betas=(0.9, 0.999), weight_decay=wd, fused=_fused(cfg)
+    )
 
 
 def _adan(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
@@ -87,11 +112,20 @@ def _adan(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
 OPTIMIZERS.register("sgd", fields=SGD_FIELDS, title="SGD")(OptimizerSpec(_sgd, 0.1))
 # Kingma & Ba's recommended default (docs/methods.md §2)
 OPTIMIZERS.register("adam", title="Adam")(OptimizerSpec(_adam, 1e-3))
-OPTIMIZERS.register("adagrad", title="AdaGrad")(OptimizerSpec(_adagrad, 1e-2))  # torch's, Duchi's
+ADAGRAD_REFUSAL = "torch's Adagrad has no CUDA kernel that keeps its step count on the device"
+OPTIMIZERS.register("adagrad", title="AdaGrad")(  # torch's, Duchi's
+    OptimizerSpec(_adagrad, 1e-2, graph_refusal=ADAGRAD_REFUSAL)
+)
 # The AGR paper's AdamW defaults (docs/methods.md §4.4)
 OPTIMIZERS.register("adamw", title="AdamW")(OptimizerSpec(_adamw, 1e-3, 1e-2))
 # sail-sg/Adan's defaults
-OPTIMIZERS.register("adan", title="Adan")(OptimizerSpec(_adan, 1e-3, 0.02, "pytorch-optimizer"))
+ADAN_REFUSAL = (
+    "pytorch-optimizer's Adan counts steps in a Python int and reads its bias corrections "
+    "from it: a replay would repeat the captured step's"
+)
+OPTIMIZERS.register("adan", title="Adan")(
+    OptimizerSpec(_adan, 1e-3, 0.02, "pytorch-optimizer", graph_refusal=ADAN_REFUSAL)
+)
 
 
 @fills
@@ -116,6 +150,12 @@ def optimizer_defaults(cfg: RunConfig) -> dict[str, float]:
             else DATASETS.get(cfg.data).default_weight_decay(cfg.smoothing)
         )
     return changes
+
+
+@checks
+def optimizer_can_be_captured(cfg: RunConfig) -> None:
+    if cfg.cuda_graphs and (why := OPTIMIZERS.get(cfg.optimizer).graph_refusal):
+        raise ConfigError("cuda_graphs", True, f"false with optimizer {cfg.optimizer} ({why})")
 
 
 @checks

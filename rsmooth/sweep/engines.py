@@ -24,7 +24,7 @@ from rsmooth.runfolder import CHECKPOINT, COMPLETED, FINAL, Engine, read_run, re
 from rsmooth.sweep.state import RunStatus
 
 # The config fields that select the engine on a given machine (cache key of planned_engine).
-ENGINE_CHOICE = ("device", "precision", "num_threads", "deterministic")
+ENGINE_CHOICE = ("device", "precision", "num_threads", "deterministic", "cuda_graphs")
 
 
 def planned_engine(cfg: RunConfig) -> Engine | None:
@@ -45,6 +45,7 @@ def planned_engine(cfg: RunConfig) -> Engine | None:
     if described is None:
         return None  # not known here: not compared
     described.setdefault("deterministic", bool(getattr(cfg, "deterministic", False)))
+    described.setdefault("cuda_graphs", bool(getattr(cfg, "cuda_graphs", False)))
     return recorded_engine({"environment": described})
 
 
@@ -65,6 +66,7 @@ DESCRIBE_FIELDS = (
     "channels_last",
     "compile",
     "deterministic",
+    "cuda_graphs",
 )
 
 
@@ -130,6 +132,10 @@ def match_hints(recorded: Engine, here: Engine) -> list[str]:
         recorded.deterministic != here.deterministic
     ):
         sets.append(f"--set deterministic={str(recorded.deterministic).lower()}")
+    if None not in (recorded.cuda_graphs, here.cuda_graphs) and (
+        recorded.cuda_graphs != here.cuda_graphs
+    ):
+        sets.append(f"--set cuda_graphs={str(recorded.cuda_graphs).lower()}")
     return [" ".join(sets) + " to match"] if sets else []
 
 
