@@ -50,8 +50,6 @@ def describe(config: Mapping[str, Any]) -> dict[str, Any]:
         "label": method_label(identity),
         "kind": method_kind(identity),
         "identity": identity,
-        "plain": is_plain(identity),
-        "smoothing_only": is_smoothing_only(identity),
         "regularizers": regularizers(identity),
         "spelled": spelled_fields(),
         "gradient_evaluations_per_step": gradient_evaluations(identity),
@@ -175,16 +173,6 @@ def regularizers(config: Mapping[str, Any]) -> list[str]:
     ``flood``) and the selecting fields of the regularizer parts chosen (``anneal``, ...)."""
     options = [name for name in LOSS_OPTIONS if config.get(name) not in (None, 0, 0.0)]
     return options + [selector for selector, _, _ in _labelled(config)]
-
-
-def is_plain(config: Mapping[str, Any]) -> bool:
-    """No regularizer on top of the optimizer: the baseline of the paper's tables."""
-    return not regularizers(config)
-
-
-def is_smoothing_only(config: Mapping[str, Any]) -> bool:
-    """SGD with residual smoothing and no other regularizer: the paper's method (Tables 1-3)."""
-    return config.get("optimizer") == "sgd" and regularizers(config) == ["anneal"]
 
 
 def method_label(config: Mapping[str, Any], values: bool = True) -> str:

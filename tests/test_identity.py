@@ -79,8 +79,9 @@ def test_the_block_says_what_the_method_is(
     block = describe(config_dict(**fields))
     assert json.loads(json.dumps(block)) == block  # what summary.json holds, as it reads back
     assert block["schema"] == METHOD_SCHEMA
-    assert (block["label"], block["kind"], block["plain"]) == (label, kind, plain)
-    assert block["smoothing_only"] == smoothing_only
+    method = Method.from_block(block)
+    assert (block["label"], block["kind"], method.plain) == (label, kind, plain)
+    assert method.smoothing_only == smoothing_only
     assert block["regularizers"] == regularizers
     assert block["gradient_evaluations_per_step"] == evaluations
     assert "seed" not in block["identity"] and "device" not in block["identity"]
@@ -123,7 +124,7 @@ def test_the_block_reads_back_as_the_method(tmp_path):
         lambda b: b.pop("method"),  # a run written before the block existed
         lambda b: b.update(method="sgd"),
         lambda b: b["method"].update(schema=METHOD_SCHEMA + 1),
-        lambda b: b["method"].update(plain="yes"),
+        lambda b: b["method"].update(regularizers="anneal"),
         lambda b: b["method"].update(identity=[1, 2]),
         lambda b: b["method"]["model"].pop("title"),
         lambda b: b["method"].update(gradient_evaluations_per_step=True),

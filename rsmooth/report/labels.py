@@ -38,8 +38,6 @@ class Method:
     label: str  # sgd + sam rho=0.05
     kind: str  # sgd + sam: the method without its grid values
     identity: dict[str, Any]  # the configuration: unused fields None, no seed or engine fields
-    plain: bool  # no regularizer on top of the optimizer
-    smoothing_only: bool  # SGD with residual smoothing alone: the paper's method
     regularizers: tuple[str, ...]  # the fields of the regularizers that are on
     spelled: tuple[str, ...]  # fields a label spells; the others are the setting
     evaluations_per_step: int | None  # forward+backward passes per step; None: unknown
@@ -54,6 +52,16 @@ class Method:
     @property
     def optimizer(self) -> str:
         return str(self.identity.get("optimizer"))
+
+    @property
+    def plain(self) -> bool:
+        """No regularizer on top of the optimizer (a baseline)."""
+        return not self.regularizers
+
+    @property
+    def smoothing_only(self) -> bool:
+        """SGD with residual smoothing alone: the paper's method."""
+        return self.only("anneal")
 
     def only(self, regularizer: str) -> bool:
         """SGD with this one regularizer (``label_smoothing``, ``anneal``, ...) and no other."""
@@ -71,8 +79,6 @@ class Method:
             label=_typed(block.get("label"), str),
             kind=_typed(block.get("kind"), str),
             identity=dict(_typed(block.get("identity"), dict)),
-            plain=_typed(block.get("plain"), bool),
-            smoothing_only=_typed(block.get("smoothing_only"), bool),
             regularizers=tuple(_names(block.get("regularizers"))),
             spelled=tuple(_names(block.get("spelled"))),
             evaluations_per_step=_count(block.get("gradient_evaluations_per_step")),
