@@ -58,7 +58,8 @@ def _lr_wd(cfg: RunConfig) -> tuple[float, float]:
 def _lr(params: list[nn.Parameter], cfg: RunConfig) -> float | torch.Tensor:
     """The learning rate; with cuda_graphs a device tensor, which the engine fills with each
     step's value before a replay (and the optimizer runs torch's fused kernels, ``fused``,
-    which read it and, for Adam(W), their step count on the device: no host state)."""
+    which read it and, for Adam(W), ``capturable``, their step count on the device: no host
+    state)."""
     lr, _ = _lr_wd(cfg)
     if not cfg.cuda_graphs:
         return lr
@@ -83,7 +84,13 @@ def _sgd(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
 
 def _adam(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
     _, wd = _lr_wd(cfg)
-    return torch.optim.Adam(params, lr=_lr(params, cfg), weight_decay=wd, fused=_fused(cfg))
+    return torch.optim.Adam(
+        params,
+        lr=_lr(params, cfg),
+        weight_decay=wd,
+        fused=_fused(cfg),
+        capturable=cfg.cuda_graphs,  # else its step() refuses to be captured
+    )
 
 
 def _adagrad(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
@@ -94,7 +101,12 @@ def _adagrad(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimize
 def _adamw(params: list[nn.Parameter], cfg: RunConfig) -> torch.optim.Optimizer:
     _, wd = _lr_wd(cfg)
     return torch.optim.AdamW(
-        params, lr=_lr(params, cfg), betas=(0.9, 0.999), weight_decay=wd, fused=_fused(cfg)
+        params,
+        lr=_lr(params, cfg),
+        betas=(0.9, 0.999),
+        weight_decay=wd,
+        fused=_fused(cfg),
+        capturable=cfg.cuda_graphs,  # else its step() refuses to be captured
     )
 
 
