@@ -51,7 +51,7 @@ def test_a_captured_step_trains_as_the_eager_step(method, runs):
     # eagerly, then captured once and replayed; every step's lr and s_t differ, so a replay
     # that kept its capture's batch, lr or s_t would train differently from the eager pack.
     torch.set_num_threads(1)
-    cpu = Environment(torch.device("cpu"), None, True, graphs=True)
+    cpu = Environment(torch.device("cpu"), None, True)
     cfgs = graph_configs(method, runs)
     eager, captured = build_pack(cfgs, cpu), build_pack(cfgs, cpu)
     graphs = EagerGraphs()
@@ -159,21 +159,32 @@ def test_captured_records_are_their_own_engine():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("method", ["sgd", "sam", "adamw"])
+@pytest.mark.parametrize(
+    "method", ["sgd", "sam", "gr-forward", "gr-db", "agr", "adamw", "logistic"]
+)
 def test_a_real_cuda_graph_trains_as_the_eager_step(method):
-    cuda = select_environment(RunConfig(device="cuda", precision="fp32", cuda_graphs=True))
+    # Deterministic kernels on both sides, a different lr and s_t every step: a replay that
+    # froze either, or read a stale batch, would drift from the eager pack.
     cfgs = graph_configs(method, 2, device="cuda", deterministic=True)
+    cuda = select_environment(cfgs[0])
     eager, captured = build_pack(cfgs, cuda), build_pack(cfgs, cuda)
-    step = CapturedStep(captured, CudaGraphs(cuda.device))
+    graphs = CudaGraphs(cuda.device)
+    step = CapturedStep(captured, graphs)
     spec = DATASETS.get(cfgs[0].data)
     batches = eager.batches([synthetic_split(spec, 12)] * 2, spec)
     eager.model.train()
     captured.model.train()
+    i = 0
     for epoch in range(2 * (WARMUP_STEPS + 1)):
         for images, labels in batches.batches(epoch):
-            s_t = torch.full((2,), 0.5, dtype=torch.float64, device="cuda")
-            train_step(eager, images, labels, [0.05, 0.1], s_t)
-            step(images, labels, [0.05, 0.1], s_t)
+            lrs = [0.05 * (1 + 0.1 * i), 0.1 * (1 - 0.02 * i)]
+            s_t = torch.full((2,), 0.5 + 0.01 * i, dtype=torch.float64, device="cuda")
+            want, _ = train_step(eager, images, labels, lrs, s_t)
+            got, _ = step(images, labels, lrs, s_t)
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=f"step {i}")
+            i += 1
+    assert len(step.graphs) == 2
     torch.cuda.synchronize()
     for a, b in zip(state(eager), state(captured), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    torch.use_deterministic_algorithms(False)

@@ -10,8 +10,10 @@ kernels of its capture on the memory of its capture, so everything that changes 
 step must live in tensors the graph reads: the batch (copied into static buffers), s_t (a
 static (K,) buffer) and each run's learning rate (a device tensor in its optimizer's param
 groups, filled before the replay: rsmooth/methods/optimizers.py builds the optimizers so with
-``cuda_graphs``). Nothing inside the step reads a value back to the host (tests/test_step.py
-holds every registered method to that). Each batch shape is captured once (an epoch's last,
+``cuda_graphs``). Nothing inside the step may read a value back to the host: tests/test_step.py
+holds every registered method to that at the Python level on the CPU (a sync inside torch's
+own kernels, or a copy from pageable host memory, only a real capture shows: the CUDA test in
+tests/test_capture.py). Each batch shape is captured once (an epoch's last,
 smaller batch is a second shape), after ``WARMUP_STEPS`` eager steps of that shape on a side
 stream, which create what is created lazily (optimizer state, cuDNN plans, autograd's
 buffers); those steps are real training steps, not discarded work. A pack is captured once and
@@ -83,9 +85,11 @@ class CudaGraphs:
     @contextlib.contextmanager
     def warmup(self) -> Iterator[None]:
         self.stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(self.stream):
-            yield
-        torch.cuda.current_stream().wait_stream(self.stream)
+        try:
+            with torch.cuda.stream(self.stream):
+                yield
+        finally:
+            torch.cuda.current_stream().wait_stream(self.stream)
 
     def capture(self, body: Callable[[], None]) -> Callable[[], None]:
         graph = torch.cuda.CUDAGraph()

@@ -19,7 +19,6 @@ class Environment:
     device: torch.device
     amp_dtype: torch.dtype | None  # None: plain fp32
     channels_last: bool
-    graphs: bool = False  # steps are captured as CUDA graphs (rsmooth/engine/capture.py)
 
     @property
     def precision(self) -> str:
@@ -27,13 +26,8 @@ class Environment:
 
     def autocast(self) -> torch.autocast:
         enabled = self.amp_dtype is not None
-        # A captured step may not reuse autocast's cache of cast weights across replays (torch's
-        # CUDA-graphs notes): the cache is off while graphs are, the casts are the same.
         return torch.autocast(
-            self.device.type,
-            dtype=self.amp_dtype or torch.float32,
-            enabled=enabled,
-            cache_enabled=False if self.graphs else None,
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=enabled
         )
 
     def describe(self, cfg: RunConfig) -> dict[str, Any]:
@@ -84,7 +78,7 @@ def select_environment(cfg: RunConfig) -> Environment:
     # channels_last pays on both: cuDNN's NHWC kernels, and oneDNN's on the CPU (ResNet20,
     # batch 128, fp32, 2 cores: 169 vs 187 ms per step; docs/performance.md).
     channels_last = cfg.channels_last if cfg.channels_last is not None else True
-    return Environment(device, amp_dtype, channels_last, cfg.cuda_graphs)
+    return Environment(device, amp_dtype, channels_last)
 
 
 def configure_cuda(deterministic: bool) -> None:

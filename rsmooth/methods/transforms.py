@@ -107,7 +107,8 @@ def _flat_view(t: Tensor) -> Tensor | None:
     return permuted.view(-1) if permuted.is_contiguous() else None
 
 
-@functools.lru_cache(maxsize=16)
+@functools.cache
 def _segment_lengths(numels: tuple[int, ...], device: torch.device) -> Tensor:
-    # Built once per model layout: a fresh host-to-device copy every step would sync.
+    # Built once per model layout: a fresh host-to-device copy every step would sync. Never
+    # evicted: a captured step (rsmooth/engine/capture.py) reads it by address on every replay.
     return torch.tensor(numels, device=device)
