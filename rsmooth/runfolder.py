@@ -302,14 +302,10 @@ class Engine:
     cuda_graphs: bool | None = None
 
     def matches(self, other: Engine) -> bool:
-        """The same engine; ``deterministic`` and ``cuda_graphs`` count where both sides
-        record them."""
+        """The same engine; the ``KERNEL_FLAGS`` count where both sides record them."""
         same_kernels = all(
             a is None or b is None or a == b
-            for a, b in (
-                (self.deterministic, other.deterministic),
-                (self.cuda_graphs, other.cuda_graphs),
-            )
+            for a, b in ((getattr(self, f), getattr(other, f)) for f in KERNEL_FLAGS)
         )
         return same_kernels and (self.device, self.device_name, self.precision, self.threads) == (
             other.device,
@@ -334,6 +330,11 @@ class Engine:
         return text
 
 
+# The config fields that choose a GPU's kernels: recorded in summary.json's environment, part
+# of the engine where known (an older record that does not say matches either value).
+KERNEL_FLAGS = ("deterministic", "cuda_graphs")
+
+
 def recorded_engine(summary: dict[str, Any]) -> Engine | None:
     """The engine a summary.json's ``environment`` records; None where it does not say."""
     environment = summary.get("environment")
@@ -341,15 +342,13 @@ def recorded_engine(summary: dict[str, Any]) -> Engine | None:
         return None  # written by an rsmooth that did not record it
     kind = str(environment.get("device", "")).split(":")[0]
     threads = environment.get("threads")
-    deterministic = environment.get("deterministic")
-    graphs = environment.get("cuda_graphs")
+    flags = {f: environment.get(f) for f in KERNEL_FLAGS}
     return Engine(
         device=kind,
         device_name=str(environment.get("device_name") or ""),
         precision=str(environment["precision"]),
         threads=threads if kind == "cpu" and isinstance(threads, int) else None,
-        deterministic=deterministic if kind != "cpu" and isinstance(deterministic, bool) else None,
-        cuda_graphs=graphs if kind != "cpu" and isinstance(graphs, bool) else None,
+        **{f: v if kind != "cpu" and isinstance(v, bool) else None for f, v in flags.items()},
     )
 
 

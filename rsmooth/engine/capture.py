@@ -32,6 +32,7 @@ on the static buffers (so a batch that was not copied in would train on the wron
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
@@ -171,10 +172,4 @@ def step_for(pack: Pack) -> Step:
     """The pack's training step: captured with ``cuda_graphs``, else the eager ``train_step``."""
     if pack.runs[0].cfg.cuda_graphs:
         return CapturedStep(pack, CudaGraphs(pack.env.device))
-
-    def eager(
-        images: Tensor, labels: Tensor, lrs: Sequence[float], s_t: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        return train_step(pack, images, labels, lrs, s_t)
-
-    return eager
+    return functools.partial(train_step, pack)

@@ -20,7 +20,15 @@ from typing import Any
 
 from rsmooth.config import RunConfig
 from rsmooth.errors import ConfigError
-from rsmooth.runfolder import CHECKPOINT, COMPLETED, FINAL, Engine, read_run, recorded_engine
+from rsmooth.runfolder import (
+    CHECKPOINT,
+    COMPLETED,
+    FINAL,
+    KERNEL_FLAGS,
+    Engine,
+    read_run,
+    recorded_engine,
+)
 from rsmooth.sweep.state import RunStatus
 
 # The config fields that select the engine on a given machine (cache key of planned_engine).
@@ -44,8 +52,8 @@ def planned_engine(cfg: RunConfig) -> Engine | None:
         torch.set_num_threads(threads)
     if described is None:
         return None  # not known here: not compared
-    described.setdefault("deterministic", bool(getattr(cfg, "deterministic", False)))
-    described.setdefault("cuda_graphs", bool(getattr(cfg, "cuda_graphs", False)))
+    for flag in KERNEL_FLAGS:
+        described.setdefault(flag, bool(getattr(cfg, flag, False)))
     return recorded_engine({"environment": described})
 
 
@@ -128,14 +136,10 @@ def match_hints(recorded: Engine, here: Engine) -> list[str]:
         sets.append(f"--set precision={recorded.precision}")
     if recorded.threads is not None and recorded.threads != here.threads:
         sets.append(f"--set num_threads={recorded.threads}")
-    if None not in (recorded.deterministic, here.deterministic) and (
-        recorded.deterministic != here.deterministic
-    ):
-        sets.append(f"--set deterministic={str(recorded.deterministic).lower()}")
-    if None not in (recorded.cuda_graphs, here.cuda_graphs) and (
-        recorded.cuda_graphs != here.cuda_graphs
-    ):
-        sets.append(f"--set cuda_graphs={str(recorded.cuda_graphs).lower()}")
+    for flag in KERNEL_FLAGS:
+        want, have = getattr(recorded, flag), getattr(here, flag)
+        if None not in (want, have) and want != have:
+            sets.append(f"--set {flag}={str(want).lower()}")
     return [" ".join(sets) + " to match"] if sets else []
 
 
