@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rsmooth.cli.plot import _configurations
 from rsmooth.errors import RsmoothError
 from rsmooth.methods.smoothing import anneal
 from rsmooth.plot.curves import Curve, _chosen, _draw, curve, plot_curves
@@ -115,9 +116,14 @@ def test_a_panel_draws_the_best_on_the_chosen_split_and_prefers_confirmed_runs(t
     grid = group_runs(read_runs([root]), [root])
     assert _chosen(grid, "mean", "val").config["weight_decay"] == 1e-3
     assert _chosen(grid, "mean", "holdout").config["weight_decay"] == 1e-4
-    write_run(root, "confirm/sgd/weight_decay=1e-05/seed=100", flat_curve(80, 4), weight_decay=1e-5)
+    confirmed = "confirm/sgd/weight_decay=1e-05/seed=100"
+    write_run(root, confirmed, flat_curve(80, 4), weight_decay=1e-5, seed=100)
+    _with_holdout(root / confirmed, 70.0)  # below the grid: chosen for being confirmed
     both = group_runs(read_runs([root]), [root])
     assert _chosen(both, "mean", "val").config["weight_decay"] == 1e-5  # the confirmed run
+    # and so through `rsmooth plot curves`, which groups the runs under the folders it is given
+    drawn = _chosen(_configurations([root], "mean"), "mean", "holdout")
+    assert drawn is not None and drawn.config["weight_decay"] == 1e-5 and drawn.n == 1
 
 
 def test_plot_curves_without_completed_runs_is_a_user_error(tmp_path):

@@ -50,7 +50,7 @@ def _configurations(dirs: list[Path], metric: str) -> list[Configuration]:
     for run in runs:
         if run.status in (UNREADABLE, FOREIGN):
             typer.echo(f"not drawn: {run.path} ({run.status}: {run.reason})", err=True)
-    return group_runs(runs)
+    return group_runs(runs, dirs)  # the roots: a sweep's confirm/ runs are their own stage
 
 
 def _out(out: str | None, dirs: list[Path]) -> Path:
