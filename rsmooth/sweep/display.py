@@ -58,12 +58,18 @@ def cost_line(statuses: list[RunStatus], out_dir: Path) -> str:
     if cost.runs_left == 0:
         return "cost: nothing left to run"
     line = f"cost: {cost.runs_left} runs to run, {cost.epochs_left} epochs"
+    scaled = (
+        f" ({cost.runs_scaled} of them scaled from another step rule's measured speed by "
+        "gradient evaluations per step; double backprop costs more than its count)"
+        if cost.runs_scaled
+        else ""
+    )
     if cost.runs_measured == cost.runs_left:
-        return line + f", about {hours(cost.seconds)} on one worker"
+        return line + f", about {hours(cost.seconds)} on one worker" + scaled
     if cost.runs_measured:
         return line + (
             f"; about {hours(cost.seconds)} for the {cost.runs_measured} runs with a measured "
-            "speed, unknown for the rest"
+            f"speed{scaled}, unknown for the rest"
         )
     unknown = "no completed run of the same model/data/device in the out dir"
     return line + f"; seconds unknown ({unknown})"

@@ -4,6 +4,12 @@ A run's seconds per epoch are taken from completed runs in the out dir that trai
 model on the same data, subset, batch size and step rule on the same kind of device (the
 step rule sets the passes per step: SAM and F/B-GR 2x, GR-DB about 3x; docs/methods.md §4).
 Everything else (loss, smoothing, optimizer) changes the cost by a few percent at most.
+
+A run whose step rule has no completed run yet, but whose other cost fields do, is scaled from
+that run by the two rules' gradient evaluations per step (as registered): so one finished SGD
+run of a recipe prices its SAM and GR runs too. The scaling is counted apart and said to be
+one: SAM and F/B-GR measured 1.9-2.0x SGD's step here (count 2), but double backprop 8.65x on
+the CPU in fp32 (count 3; docs/performance.md), so a scaled double-backprop run is a floor.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ class CostEstimate:
     runs_left: int
     epochs_left: int
     seconds: float  # for the runs with a measurement
-    runs_measured: int  # runs left whose seconds are known
+    runs_measured: int  # runs left whose seconds are known (measured or scaled)
+    runs_scaled: int = 0  # of those, the ones priced from another step rule's speed
 
 
 def cost_key(cfg: dict[str, Any], device: str) -> CostKey:
@@ -59,18 +66,43 @@ def _measured_device(environment: dict[str, Any]) -> str:
     return f"cuda {environment.get('device_name')}" if kind == "cuda" else kind
 
 
+def scaled_seconds_per_epoch(
+    measured: dict[CostKey, float], cfg: dict[str, Any], device: str
+) -> float | None:
+    """Seconds per epoch of a run whose step rule is not measured, from the measured runs that
+    differ from it only in the step rule, times the ratio of gradient evaluations per step (the
+    median over those rules); None when there is none or a rule declares no count."""
+    from rsmooth.identity import gradient_evaluations
+
+    wanted = gradient_evaluations(cfg)
+    rule_at = COST_FIELDS.index("step_rule")
+    key = cost_key(cfg, device)
+    estimates = []
+    for other, per_epoch in measured.items():
+        if other[:rule_at] + other[rule_at + 1 :] != key[:rule_at] + key[rule_at + 1 :]:
+            continue
+        count = gradient_evaluations({"step_rule": other[rule_at]})
+        if wanted is not None and count:
+            estimates.append(per_epoch * wanted / count)
+    return statistics.median(estimates) if estimates else None
+
+
 def estimate_cost(statuses: list[RunStatus], out_dir: Path) -> CostEstimate:
     measured = measured_seconds_per_epoch(out_dir)
     devices: dict[str, str] = {}
     left = [s for s in statuses if s.epochs_left > 0]
-    seconds, runs_measured = 0.0, 0
+    seconds, runs_measured, runs_scaled = 0.0, 0, 0
     for status in left:
         cfg = status.run.config
         if cfg.device not in devices:
             devices[cfg.device] = planned_device(cfg.device)
-        per_epoch = measured.get(cost_key(cfg.to_dict(), devices[cfg.device]))
+        fields = cfg.to_dict()
+        per_epoch = measured.get(cost_key(fields, devices[cfg.device]))
+        if per_epoch is None:
+            per_epoch = scaled_seconds_per_epoch(measured, fields, devices[cfg.device])
+            runs_scaled += per_epoch is not None
         if per_epoch is not None:
             seconds += per_epoch * status.epochs_left
             runs_measured += 1
     epochs_left = sum(s.epochs_left for s in left)
-    return CostEstimate(len(left), epochs_left, seconds, runs_measured)
+    return CostEstimate(len(left), epochs_left, seconds, runs_measured, runs_scaled)

@@ -1,0 +1,71 @@
+"""The dry run's cost (rsmooth.sweep.estimate): measured from completed runs in the out dir, and
+scaled by gradient evaluations per step for a step rule with no completed run yet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rsmooth.config import RunConfig
+from rsmooth.methods import STEP_RULES
+from rsmooth.parts import resolve
+from rsmooth.sweep.display import cost_line
+from rsmooth.sweep.estimate import estimate_cost
+from rsmooth.sweep.recipe import PlannedRun
+from rsmooth.sweep.state import run_status
+from tests.fixtures import write_run
+
+BASE = {"model": "resnet20", "data": "fashion-mnist", "device": "cpu", "subset": 0.125}
+EPOCHS = 4
+SGD_SECONDS_PER_EPOCH = 10.0
+
+
+def measured_sgd_run(out_dir: Path) -> None:
+    """A completed one-pass (plain step rule) run that took 10 s per epoch on the CPU."""
+    run = write_run(out_dir, "sgd/seed=0", [80.0] * EPOCHS, **BASE)
+    summary = json.loads((run / "summary.json").read_text())
+    summary["total_seconds"] = SGD_SECONDS_PER_EPOCH * EPOCHS
+    summary["environment"] = {"device": "cpu"}
+    (run / "summary.json").write_text(json.dumps(summary))
+
+
+def planned(name: str, **fields: object) -> PlannedRun:
+    config = resolve(RunConfig.from_dict({**BASE, "epochs": EPOCHS, "seed": 1, **fields}))
+    return PlannedRun(name, None, config)
+
+
+@pytest.mark.parametrize("rule", STEP_RULES.names())
+def test_a_rule_without_a_run_is_scaled_from_the_one_pass_run(tmp_path, rule):
+    measured_sgd_run(tmp_path)
+    statuses = [run_status(planned(f"{rule}/seed=1", step_rule=rule), tmp_path)]
+    cost = estimate_cost(statuses, tmp_path)
+    count = STEP_RULES.info(rule).get("gradient_evaluations")
+    if count is None:  # a rule that declares no count is not priced from another's speed
+        assert (cost.runs_measured, cost.runs_scaled) == (0, 0)
+        return
+    assert cost.runs_left == cost.runs_measured == 1
+    assert cost.runs_scaled == (0 if rule == "plain" else 1)
+    assert cost.seconds == pytest.approx(SGD_SECONDS_PER_EPOCH * EPOCHS * count)
+
+
+def test_the_line_says_which_runs_are_scaled(tmp_path):
+    measured_sgd_run(tmp_path)
+    statuses = [
+        run_status(planned("sgd/seed=1"), tmp_path),
+        run_status(planned("sam/seed=1", step_rule="sam"), tmp_path),
+    ]
+    line = cost_line(statuses, tmp_path)
+    # 40 s for the SGD run, 80 s for SAM's two passes per step
+    assert line.startswith("cost: 2 runs to run, 8 epochs, about 2.0 min on one worker")
+    assert "(1 of them scaled from another step rule's measured speed" in line
+
+
+def test_other_cost_fields_are_not_scaled_across(tmp_path):
+    """A different batch size or model is another cost: nothing measured, nothing scaled."""
+    measured_sgd_run(tmp_path)
+    statuses = [run_status(planned("sam/seed=1", step_rule="sam", batch_size=64), tmp_path)]
+    cost = estimate_cost(statuses, tmp_path)
+    assert (cost.runs_measured, cost.runs_scaled, cost.seconds) == (0, 0, 0.0)
+    assert "seconds unknown" in cost_line(statuses, tmp_path)
