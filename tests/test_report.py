@@ -477,6 +477,18 @@ def test_table3_rows_and_several_layouts_at_once(tmp_path):
     assert "sgd + sam rho=0.05" in text.split("## All configurations")[1]
 
 
+def test_another_loss_is_not_a_paper_table(tmp_path):
+    """The relatives' recipes (cross-entropy, SGD/AdamW, no smoothing) at the paper's model,
+    data and fraction are another experiment; the same runs on the paper's loss (mse) are its
+    Table 2 with the smoothing rows still to come."""
+    for loss in ("ce", "mse"):
+        _trials(tmp_path / loss, "sgd", [90.0, 90.2], loss=loss, subset=0.125)
+        _trials(tmp_path / loss, "adamw", [88.0, 88.2], loss=loss, subset=0.125, optimizer="adamw")
+    assert build_report([tmp_path / "ce"]).tables == []
+    (table,) = build_report([tmp_path / "mse"]).tables
+    assert (table.id, [r.method for r in table.rows]) == ("table2", ["SGD"])
+
+
 def test_different_protocols_make_separate_tables(tmp_path):
     _trials(tmp_path, "short", [90.0, 90.2], epochs=4)
     _trials(tmp_path, "long", [93.0, 93.2], epochs=10)
