@@ -124,6 +124,40 @@ def test_selection_json_records_every_seed_the_spread_and_the_margin(tmp_path):
     assert path.stat().st_mtime_ns == written
 
 
+def test_declared_contrasts_are_recorded_with_the_choice(tmp_path):
+    declared = dict(RECIPE, confirm=dict(RECIPE["confirm"], contrasts=[["smooth", "sgd"]]))
+    recipe = parse_recipe(declared)
+    assert recipe.confirm.contrasts == (("smooth", "sgd"),)
+    _, runs = _grid(tmp_path)
+    confirmation_runs(recipe, runs, tmp_path)
+    record = json.loads((tmp_path / "confirm" / "selection.json").read_text())
+    assert record["contrasts"] == [["smooth", "sgd"]]
+    # a recipe without contrasts writes no key: older records stay as they were
+    _, runs = _grid(tmp_path / "plain")
+    confirmation_runs(parse_recipe(RECIPE), runs, tmp_path / "plain")
+    assert "contrasts" not in json.loads((tmp_path / "plain/confirm/selection.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "contrasts, needle",
+    [
+        ("smooth", "confirm.contrasts: 'smooth'"),
+        ([["smooth", "sdg"]], "['smooth', 'sdg']"),
+        ([["smooth", "smooth"]], "['smooth', 'smooth']"),
+        ([["smooth"]], "['smooth']"),
+        ([["smooth", "sgd"], ["sgd", "smooth"]], "given twice"),
+    ],
+)
+def test_bad_contrasts_are_one_line_naming_the_variants(contrasts, needle):
+    declared = dict(RECIPE, confirm=dict(RECIPE["confirm"], contrasts=contrasts))
+    with pytest.raises(RecipeError) as err:
+        parse_recipe(declared)
+    message = str(err.value)
+    assert needle in message and "\n" not in message and "allowed" in message
+    if "twice" not in needle:
+        assert "variants: sgd, smooth" in message
+
+
 def test_a_dry_run_shows_the_confirmation_without_writing_it(tmp_path, capsys):
     from tests.cli import invoke
 

@@ -193,6 +193,53 @@ def test_a_confirmation_says_the_smallest_difference_it_could_detect(tmp_path):
     assert "Smallest difference" not in text.split("## Against", 1)[1]  # the grid: no line
 
 
+def test_declared_contrasts_join_the_verdicts_holm_family(tmp_path):
+    """F-GR against B-GR as the recipe declared: Welch on the two confirmed winners, Holm over
+    the table's baseline comparisons and the contrast, a table and a sentence of its own."""
+    sgd = [90.0, 90.2, 90.1, 89.9, 90.3]
+    forward = [91.0, 91.3, 91.1, 90.9, 91.2]
+    backward = [90.1, 90.4, 90.0, 90.2, 90.3]
+    runs = {"sgd/weight_decay=0.001": ({}, sgd)}
+    runs["gr-forward/gr_gamma=0.01"] = ({"step_rule": "gr-forward", "gr_gamma": 0.01}, forward)
+    runs["gr-backward/gr_gamma=0.01"] = ({"step_rule": "gr-backward", "gr_gamma": 0.01}, backward)
+    for name, (fields, finals) in runs.items():
+        trials(tmp_path, name, [finals[0]], **fields)  # the grid
+        for seed, final in enumerate(finals, start=100):
+            write_run(tmp_path, f"confirm/{name}/seed={seed}", flat_curve(final, 10), seed=seed,
+                      **fields)  # fmt: skip
+    record = {"recipe": "t", "groups": [], "contrasts": [["gr-forward", "gr-backward"]]}
+    (tmp_path / "confirm" / "selection.json").write_text(json.dumps(record))
+    report = build_report([tmp_path])
+    verdict_table = report.comparisons[0]
+    (contrast,) = verdict_table.contrasts
+    assert contrast.configuration.variant == "gr-forward"
+    assert contrast.versus.baseline.variant == "gr-backward"
+    assert contrast.versus.difference == welch(forward, backward)
+    tests = [welch(forward, sgd).p, welch(backward, sgd).p, welch(forward, backward).p]
+    adjusted = holm(tests)
+    assert contrast.versus.holm_p == pytest.approx(adjusted[2])
+    assert sorted(r.holm_p for r in verdict_table.rows[1:]) == pytest.approx(sorted(adjusted[:2]))
+    text = to_markdown(report)
+    assert (
+        "Holm: adjusted over the 3 comparisons of this table and its 1 declared head-to-head "
+        "comparison below" in text
+    )
+    (row,) = table(text, "Head to head, as the recipe declared")
+    assert row["variant"].startswith("gr-forward (") and row["against"].startswith("gr-backward (")
+    assert row["p (Holm)"] == f"{adjusted[2]:.3f}" or row["p (Holm)"].startswith("<")
+    head = text.split("## Head to head", 1)[1].split("\n## ", 1)[0]
+    assert "gr-forward (" in head and "is better than gr-backward (" in head
+    write_report(report, tmp_path / "out")
+    csv = pd.read_csv(tmp_path / "out" / "report.csv")
+    (forward_row,) = csv[
+        (csv["variant"] == "gr-forward") & (csv["stage"] == "confirm")
+    ].itertuples()
+    assert forward_row.contrasts.startswith("gr-backward: +")
+    # no declaration, no contrast: the same runs without selection.json's key
+    (tmp_path / "confirm" / "selection.json").write_text(json.dumps({"groups": []}))
+    assert build_report([tmp_path]).comparisons[0].contrasts == []
+
+
 @pytest.mark.parametrize(
     ("n", "effect"),
     [(20, 0.9091), (64, 0.4991), (5, 2.0244)],  # Cohen's d at power 0.8 (G*Power's values)

@@ -79,6 +79,7 @@ def build_report(
             "no run folders (a folder with config.yaml) under " + ", ".join(map(str, roots))
         )
     configurations = group_runs(runs, roots)
+    selections = _selections(roots)
     return Report(
         roots=roots,
         metric=metric,
@@ -88,12 +89,24 @@ def build_report(
         cost=cost,
         runs=runs,
         configurations=configurations,
-        comparisons=compare(configurations, metric, select),
+        comparisons=compare(configurations, metric, select, declared_contrasts(selections)),
         tables=paper_tables(
             [c for c in configurations if c.stage != CONFIRM], metric, select, paper
         ),
-        selections=_selections(roots),
+        selections=selections,
     )
+
+
+def declared_contrasts(selections: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The head-to-head pairs the sweeps' recipes declared (``contrasts`` in selection.json),
+    each once; malformed entries are skipped (the record is informative, the runs decide)."""
+    pairs: list[tuple[str, str]] = []
+    for record in selections:
+        for pair in record.get("contrasts") or []:
+            ok = isinstance(pair, list) and len(pair) == 2
+            if ok and all(isinstance(n, str) for n in pair) and tuple(pair) not in pairs:
+                pairs.append((pair[0], pair[1]))
+    return pairs
 
 
 def _selections(roots: list[Path]) -> list[dict[str, Any]]:

@@ -12,12 +12,18 @@ Equal compute: a two-pass method (SAM, F-GR, B-GR) takes twice the gradient eval
 its baseline. Where an SGD baseline of the same context trained for more epochs (a recipe
 variant ``sgd-2x``) took exactly the row's total gradient evaluations, the row is also
 compared with it. Holm's adjustment runs over every comparison of one table.
+
+Contrasts: a recipe may declare head-to-head comparisons of its variants before any run
+(``confirm.contrasts``, e.g. F-GR against B-GR; the sweep records them in selection.json). In a
+confirmation table that holds both variants' winners, each is tested like a baseline
+comparison and joins the table's Holm family.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +77,15 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Contrast:
+    """A declared head-to-head comparison: ``configuration``'s trials against another
+    variant's winner (``versus.baseline``)."""
+
+    configuration: Configuration
+    versus: Versus
+
+
+@dataclass(frozen=True)
 class Comparison:
     """The methods of one stage and context, each the best of its grid (or its confirmed
     winner), against their baselines chosen the same way."""
@@ -80,12 +95,19 @@ class Comparison:
     baseline: Configuration  # plain SGD
     rows: list[Row]  # the baseline first
     detectable: Detectable | None = None  # confirmation tables: the smallest detectable Δ
+    contrasts: list[Contrast] = dataclasses.field(default_factory=list)  # confirmation only
 
 
-def compare(configurations: list[Configuration], metric: str, select: str) -> list[Comparison]:
+def compare(
+    configurations: list[Configuration],
+    metric: str,
+    select: str,
+    contrasts: Sequence[tuple[str, str]] = (),
+) -> list[Comparison]:
     """Per stage and context: select the best configuration of each method kind on ``select``
     by ``metric``, and compare its test-split ``metric`` with its baseline's (Welch), and with
-    an SGD baseline of equal compute where it costs more, Holm-adjusted per table."""
+    an SGD baseline of equal compute where it costs more; in confirmation tables, also the
+    declared ``contrasts`` (variant against variant). Holm-adjusted per table."""
     grid = [c for c in configurations if c.stage == GRID]
     tables: list[Comparison] = []
     for stage in (CONFIRM, GRID):
@@ -100,8 +122,22 @@ def compare(configurations: list[Configuration], metric: str, select: str) -> li
                 continue
             pools = {c.key: _pool(c, members, grid, stage) for c in chosen[ctx]}
             rows = [_row(c, chosen[ctx], sgd, pools[c.key], metric, select) for c in chosen[ctx]]
-            tables.append(_table(stage, sgd[ctx], rows, metric))
+            heads = _contrasts(chosen[ctx], contrasts, metric) if stage == CONFIRM else []
+            tables.append(_table(stage, sgd[ctx], rows, metric, heads))
     return tables
+
+
+def _contrasts(
+    chosen: list[Configuration], declared: Sequence[tuple[str, str]], metric: str
+) -> list[Contrast]:
+    """The declared pairs whose two variants both have a confirmed winner here."""
+    by_variant = {c.variant: c for c in chosen if c.variant is not None}
+    found = []
+    for first, second in declared:
+        a, b = by_variant.get(first), by_variant.get(second)
+        if a is not None and b is not None:
+            found.append(Contrast(a, Versus(b, welch(a.values(metric), b.values(metric)))))
+    return found
 
 
 def _chosen(
@@ -180,21 +216,30 @@ def _equal_compute(
     return None
 
 
-def _table(stage: str, baseline: Configuration, rows: list[Row], metric: str) -> Comparison:
+def _table(
+    stage: str,
+    baseline: Configuration,
+    rows: list[Row],
+    metric: str,
+    contrasts: list[Contrast] | None = None,
+) -> Comparison:
     """The rows in order, Holm-adjusted over every comparison of the table (against the
-    baselines and at equal compute)."""
+    baselines, at equal compute, and the declared contrasts)."""
     rows = sorted(rows, key=lambda r: (not r.is_baseline, sort_key(r.configuration)))
+    heads = contrasts or []
     tests = [v for r in rows for v in (r.versus, r.equal) if v is not None]
+    tests += [h.versus for h in heads]
     adjusted = dict(zip(map(id, tests), holm([v.difference.p for v in tests]), strict=True))
 
     def adjust(versus: Versus | None) -> Versus | None:
         return None if versus is None else dataclasses.replace(versus, holm_p=adjusted[id(versus)])
 
     rows = [dataclasses.replace(r, versus=adjust(r.versus), equal=adjust(r.equal)) for r in rows]
+    heads = [Contrast(h.configuration, adjust(h.versus) or h.versus) for h in heads]
     pairs = [(r.configuration, r.versus.baseline) for r in rows if r.versus is not None]
     found = detectable(pairs, metric) if stage == CONFIRM else None
     context = {name: baseline.config.get(name) for name in BASELINE_CONTEXT}
-    return Comparison(stage, context, baseline, rows, found)
+    return Comparison(stage, context, baseline, rows, found, heads)
 
 
 def _pool(

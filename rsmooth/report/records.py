@@ -8,7 +8,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from rsmooth.report.aggregate import METRICS, Configuration
-from rsmooth.report.compare import Comparison, Row, Versus
+from rsmooth.report.compare import Comparison, Contrast, Row, Versus
 from rsmooth.report.labels import IDENTITY_EXCLUDED, fmt
 from rsmooth.runfolder import FOREIGN, STATUSES
 
@@ -23,6 +23,10 @@ def csv_records(report: Report) -> list[dict[str, Any]]:
     in_comparison: dict[str, tuple[Comparison, Row]] = {
         row.configuration.key: (table, row) for table in report.comparisons for row in table.rows
     }
+    contrasts: dict[str, list[Contrast]] = {}
+    for table in report.comparisons:
+        for contrast in table.contrasts:
+            contrasts.setdefault(contrast.configuration.key, []).append(contrast)
     records = []
     for c in report.configurations:
         record: dict[str, Any] = {"method": c.label, "stage": c.stage, "variant": c.variant}
@@ -31,6 +35,7 @@ def csv_records(report: Report) -> list[dict[str, Any]]:
         record.update(_cost(c))
         record.update({"metric": report.metric, "select": report.select})
         record.update(_comparison(in_comparison.get(c.key)))
+        record["contrasts"] = "; ".join(_contrast_text(x) for x in contrasts.get(c.key, []))
         record.update(
             {
                 "seeds": ";".join(fmt(s) for s in c.seeds),
@@ -79,6 +84,16 @@ def _comparison(found: tuple[Comparison, Row] | None) -> dict[str, Any]:
     record["equal_epochs"] = equal.baseline.config.get("epochs") if equal else None
     record.update(_versus("equal_", equal))
     return record
+
+
+def _contrast_text(contrast: Contrast) -> str:
+    """``variant: delta [low, high] p P holm H`` against the other variant's winner."""
+    other, d = contrast.versus.baseline, contrast.versus.difference
+    name = other.variant or other.label
+    return (
+        f"{name}: {d.delta:+.4f} [{d.low:+.4f}, {d.high:+.4f}] p {d.p:.4g} "
+        f"holm {contrast.versus.holm_p:.4g}"
+    )
 
 
 def _baseline(row: Row | None) -> str | None:

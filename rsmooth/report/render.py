@@ -13,7 +13,7 @@ from rsmooth.report.labels import fmt, setting_fields
 from rsmooth.report.paper import PaperTable
 from rsmooth.report.records import csv_records
 from rsmooth.report.text import COST_HEADER, Section, accuracy, cost_cells, signed
-from rsmooth.report.verdict import comparison_section
+from rsmooth.report.verdict import comparison_section, contrasts_section
 from rsmooth.runfolder import COMPLETED, FOREIGN, STATUSES, UNREADABLE, Run, atomic_write_bytes
 
 FORMATS = ("md", "csv", "latex")
@@ -177,7 +177,9 @@ def _where(report: Report, run: Run) -> str:
 def sections(report: Report) -> list[Section]:
     confirm = [c for c in report.comparisons if c.stage == CONFIRM]
     grid = [c for c in report.comparisons if c.stage != CONFIRM]
-    found: list[Section | None] = [comparison_section(report, c) for c in confirm]
+    found: list[Section | None] = []
+    for comparison in confirm:
+        found += [comparison_section(report, comparison), contrasts_section(report, comparison)]
     found.append(selections_section(report))
     found += [comparison_section(report, c) for c in grid]
     found += [paper_section(t, report) for t in report.tables]

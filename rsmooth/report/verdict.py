@@ -108,15 +108,54 @@ def _details(c: Configuration) -> str:
     return " ".join(f"{name}={fmt(c.config.get(name))}" for name in shown)
 
 
+def tests_in(comparison: Comparison) -> int:
+    """The comparisons of the table's Holm family: against baselines, at equal compute, and
+    the declared contrasts."""
+    rows = sum((r.versus is not None) + (r.equal is not None) for r in comparison.rows)
+    return rows + len(comparison.contrasts)
+
+
+def contrasts_section(report: Report, comparison: Comparison) -> Section | None:
+    """The recipe's declared head-to-head comparisons of a confirmation table, if any."""
+    if not comparison.contrasts:
+        return None
+    metric = report.metric
+    header = ["variant", "against", f"Δ {metric} [95% CI]", "p", "p (Holm)"]
+    rows, sentences = [], []
+    for contrast in comparison.contrasts:
+        mine, theirs = contrast.configuration, contrast.versus.baseline
+        rows.append([_side(mine), _side(theirs), *_versus_cells(contrast.versus)])
+        d, holm_p = contrast.versus.difference, contrast.versus.holm_p
+        sentences.append(verdict(_side(mine), d, holm_p, _side(theirs)))
+    notes = [
+        "Declared by the recipe before any run (confirm.contrasts, recorded in "
+        "selection.json): each variant's confirmed winner against another's, Welch's test; "
+        f"Holm: adjusted together with the verdict table above ({tests_in(comparison)} "
+        "comparisons in all)."
+    ]
+    title = "Head to head, as the recipe declared (" + _title(report, comparison).split("(", 1)[1]
+    return Section(title, header, rows, notes, sentences)
+
+
+def _with_contrasts(comparison: Comparison) -> str:
+    n = len(comparison.contrasts)
+    return f" and its {n} declared head-to-head comparison{'s' * (n != 1)} below" if n else ""
+
+
+def _side(c: Configuration) -> str:
+    return f"{c.variant} ({c.label})" if c.variant else c.label
+
+
 def _notes(comparison: Comparison, metric: str) -> list[str]:
-    tests = sum((r.versus is not None) + (r.equal is not None) for r in comparison.rows)
+    tests = tests_in(comparison)
     if not tests:
         return ["The baseline alone: no method of this context to compare with it."]
     notes = [
         f"Δ: the method's {metric} averaged over its trials minus its baseline's, with the 95% "
         f"Welch interval of the difference; p: Welch's two-sided test; Holm: adjusted over the "
-        f"{tests} comparisons of this table; searched: configurations the choice was made "
-        f"among (for confirmed runs: the grid's, of the same variant)."
+        f"{tests} comparisons of this table{_with_contrasts(comparison)}; searched: "
+        f"configurations the choice was made among (for confirmed runs: the grid's, of the "
+        f"same variant)."
     ]
     if _other_baselines(comparison):
         notes.append(

@@ -153,6 +153,8 @@ def write_choices(recipe: Recipe, choices: list[Choice], out_dir: Path) -> Path:
         "seeds": list(confirm.seeds),  # the confirmation's fresh seeds
         "groups": [_group_record(choice) for choice in choices],
     }
+    if confirm.contrasts:  # only where declared: older records stay byte for byte the same
+        record["contrasts"] = [list(pair) for pair in confirm.contrasts]
     path = out_dir / CONFIRM_DIR / SELECTION_FILE
     data = (strict_json(record) + "\n").encode()
     if path.is_file() and path.read_bytes() == data:

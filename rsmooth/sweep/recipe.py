@@ -39,7 +39,7 @@ RECIPE_KEYS = (
     "confirm",
     "pack",
 )
-CONFIRM_KEYS = ("grid_seeds", "trials", "first_seed", "select", "metric")
+CONFIRM_KEYS = ("grid_seeds", "trials", "first_seed", "select", "metric", "contrasts")
 SELECT_SPLITS = ("holdout", "val")
 SELECT_METRICS = ("max", "mean")
 VARIANT_KEYS = ("name", "description", "grid")
@@ -73,6 +73,9 @@ class Confirm:
     first_seed: int = 100
     select: str = "holdout"
     metric: str = "max"
+    # Head-to-head comparisons declared before any run: (a, b) tests variant a's confirmed
+    # winner against variant b's, in the same Holm family as the baseline comparisons.
+    contrasts: tuple[tuple[str, str], ...] = ()
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -148,14 +151,17 @@ def parse_recipe(values: Mapping[str, Any], source: str = "recipe") -> Recipe:
                 f"{source}: variants: {raw_variants!r} (allowed: a non-empty list of mappings)"
             )
         variants = tuple(_parse_variant(v, i, source) for i, v in enumerate(raw_variants))
-    confirm = _parse_confirm(values.get("confirm"), seeds, source)
+    names = [v.name for v in variants if v.name is not None]
+    confirm = _parse_confirm(values.get("confirm"), seeds, source, names)
     pack = values.get("pack", 1)
     if not _is_int(pack) or pack < 1:
         raise RecipeError(f"{source}: pack: {pack!r} (allowed: an integer >= 1)")
     return Recipe(name, description, seeds, base, axes, variants, source, confirm, pack, plugins)
 
 
-def _parse_confirm(raw: Any, seeds: tuple[int, ...], source: str) -> Confirm | None:
+def _parse_confirm(
+    raw: Any, seeds: tuple[int, ...], source: str, variants: Sequence[str] = ()
+) -> Confirm | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
@@ -163,7 +169,10 @@ def _parse_confirm(raw: Any, seeds: tuple[int, ...], source: str) -> Confirm | N
             f"{source}: confirm: {raw!r} (allowed: a mapping of {', '.join(CONFIRM_KEYS)})"
         )
     _check_keys(raw, CONFIRM_KEYS, source, "confirm: ", "key")
-    confirm = Confirm(**{str(k): v for k, v in raw.items()})
+    fields = {str(k): v for k, v in raw.items()}
+    if "contrasts" in fields:
+        fields["contrasts"] = _parse_contrasts(fields["contrasts"], variants, source)
+    confirm = Confirm(**fields)
     if not _is_int(confirm.trials) or confirm.trials < 1:
         raise RecipeError(
             f"{source}: confirm.trials: {confirm.trials!r} (allowed: an integer >= 1)"
@@ -182,6 +191,25 @@ def _parse_confirm(raw: Any, seeds: tuple[int, ...], source: str) -> Confirm | N
         )
     check_fresh_seeds(source, seeds, confirm)
     return confirm
+
+
+def _parse_contrasts(raw: Any, variants: Sequence[str], source: str) -> tuple[tuple[str, str], ...]:
+    """``[[a, b], ...]``: each a pair of two different variants of the recipe, once."""
+    allowed = f"a list of [variant, other variant] pairs; variants: {', '.join(variants) or 'none'}"
+    if not isinstance(raw, list):
+        raise RecipeError(f"{source}: confirm.contrasts: {raw!r} (allowed: {allowed})")
+    pairs: list[tuple[str, str]] = []
+    for item in raw:
+        ok = isinstance(item, list) and len(item) == 2 and all(isinstance(n, str) for n in item)
+        if not ok or item[0] == item[1] or any(n not in variants for n in item):
+            raise RecipeError(f"{source}: confirm.contrasts: {item!r} (allowed: {allowed})")
+        pair = (item[0], item[1])
+        if pair in pairs or pair[::-1] in pairs:
+            raise RecipeError(
+                f"{source}: confirm.contrasts: {item!r} is given twice (allowed: each pair once)"
+            )
+        pairs.append(pair)
+    return tuple(pairs)
 
 
 def check_fresh_seeds(source: str, grid_seeds: Iterable[int], confirm: Confirm) -> None:
