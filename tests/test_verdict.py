@@ -193,6 +193,30 @@ def test_a_confirmation_says_the_smallest_difference_it_could_detect(tmp_path):
     assert "Smallest difference" not in text.split("## Against", 1)[1]  # the grid: no line
 
 
+@pytest.mark.parametrize("done", [3, 5])
+def test_an_unfinished_confirmation_says_so_before_its_numbers(tmp_path, done):
+    trials(tmp_path, "sgd/weight_decay=0.001", [90.0])
+    trials(tmp_path, "sam/rho=0.05", [90.5], step_rule="sam")
+    for seed in range(100, 105):
+        write_run(tmp_path, f"confirm/sgd/weight_decay=0.001/seed={seed}", flat_curve(90.0, 10),
+                  seed=seed)  # fmt: skip
+        if seed < 100 + done:
+            write_run(tmp_path, f"confirm/sam/rho=0.05/seed={seed}", flat_curve(90.4, 10),
+                      seed=seed, step_rule="sam")  # fmt: skip
+    record = {"recipe": "t", "seeds": [100, 101, 102, 103, 104], "groups": []}
+    (tmp_path / "confirm" / "selection.json").write_text(json.dumps(record))
+    text = to_markdown(build_report([tmp_path]))
+    verdict = text.split("## Verdict: confirmation runs", 1)[1].split("\n## ", 1)[0]
+    line = (
+        "**Unfinished**: the sweep planned 5 fresh seeds per winner (selection.json); completed "
+        "so far: sam 3. Every number below is provisional until the confirmation is complete."
+    )
+    assert (line in verdict) == (done < 5)
+    header = text.split("\n## ", 1)[0]  # before any table
+    assert ("**The confirmation is unfinished**" in header) == (done < 5)
+    assert "Unfinished" not in text.split("## Against", 1)[1]  # the grid never says it
+
+
 def test_declared_contrasts_join_the_verdicts_holm_family(tmp_path):
     """F-GR against B-GR as the recipe declared: Welch on the two confirmed winners, Holm over
     the table's baseline comparisons and the contrast, a table and a sentence of its own."""

@@ -13,7 +13,7 @@ from rsmooth.report.labels import fmt, setting_fields
 from rsmooth.report.paper import PaperTable
 from rsmooth.report.records import csv_records
 from rsmooth.report.text import COST_HEADER, Section, accuracy, cost_cells, signed
-from rsmooth.report.verdict import comparison_section, contrasts_section
+from rsmooth.report.verdict import comparison_section, contrasts_section, unfinished_line
 from rsmooth.runfolder import COMPLETED, FOREIGN, STATUSES, UNREADABLE, Run, atomic_write_bytes
 
 FORMATS = ("md", "csv", "latex")
@@ -47,6 +47,12 @@ def header_lines(report: Report) -> list[str]:
             "fresh seeds by the sweep, so no number below it was used to choose it. The grid "
             "follows as a supplement."
         )
+        if any(unfinished_line(report, c) for c in report.comparisons):
+            lines.append(
+                "**The confirmation is unfinished**: some winners have fewer completed fresh "
+                "seeds than the sweep planned (the verdict table says which); its numbers are "
+                "provisional, not a verdict."
+            )
     return lines
 
 

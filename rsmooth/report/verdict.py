@@ -50,7 +50,33 @@ def comparison_section(report: Report, comparison: Comparison) -> Section:
     text = sentences + certainty_paragraph(comparison, report.metric, report.select)
     if comparison.detectable is not None:
         text.append(detectable_line(comparison.detectable))
-    return Section(_title(report, comparison), header, rows, _notes(comparison, metric), text)
+    notes = _notes(comparison, metric)
+    unfinished = unfinished_line(report, comparison)
+    return Section(_title(report, comparison), header, rows, unfinished + notes, text)
+
+
+def planned_trials(report: Report) -> int | None:
+    """The fresh seeds per winner the sweeps planned (selection.json's ``seeds``); None where
+    no record says, or records disagree."""
+    counts = {len(r["seeds"]) for r in report.selections if isinstance(r.get("seeds"), list)}
+    return counts.pop() if len(counts) == 1 else None
+
+
+def unfinished_line(report: Report, comparison: Comparison) -> list[str]:
+    """A confirmation with fewer completed trials than the sweep planned says so first: its
+    numbers are a stage of an unfinished experiment, not its verdict."""
+    planned = planned_trials(report)
+    if comparison.stage != CONFIRM or planned is None:
+        return []
+    short = [r.configuration for r in comparison.rows if r.configuration.n < planned]
+    if not short:
+        return []
+    sides = ", ".join(f"{c.variant or c.label} {c.n}" for c in short)
+    return [
+        f"**Unfinished**: the sweep planned {planned} fresh seeds per winner "
+        f"(selection.json); completed so far: {sides}. Every number below is provisional until "
+        "the confirmation is complete."
+    ]
 
 
 def _other_baselines(comparison: Comparison) -> bool:
