@@ -271,7 +271,7 @@ def _significance_folder(root: Path) -> None:
 
 def test_comparison_tables_give_the_interval_of_each_difference(tmp_path):
     _significance_folder(tmp_path)
-    report = build_report([tmp_path])
+    report = build_report([tmp_path], test="welch")  # the unpaired test on every row
     # Table 1 gets the F-MNIST SGD rows; sam, flood and resnet20 on CIFAR/SVHN fit no paper row.
     assert [(t.id, [r.method for r in t.rows]) for t in report.tables] == [("table1", ["SGD"] * 2)]
     text = to_markdown(report)
@@ -300,7 +300,7 @@ def test_comparison_tables_give_the_interval_of_each_difference(tmp_path):
 
 def test_csv_has_one_row_per_configuration(tmp_path):
     _significance_folder(tmp_path)
-    report = build_report([tmp_path])
+    report = build_report([tmp_path], test="welch")
     _, csv_path = write_report(report, tmp_path / "out")
     frame = pd.read_csv(csv_path)
     assert len(frame) == len(report.configurations) == 7
@@ -325,6 +325,7 @@ def test_csv_has_one_row_per_configuration(tmp_path):
         "delta_high",
         "p",
         "p_holm",
+        "test",
         "seeds",
         "max_values",
         "running",

@@ -1,5 +1,5 @@
-"""rsmooth.report.stats against known values: Welch's test on a published example, Holm's
-adjustment by hand, intervals against the t table."""
+"""rsmooth.report.stats against known values: Welch's test on a published example, the paired
+t-test on Student's sleep data, Holm's adjustment by hand, intervals against the t table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import math
 import pytest
 from scipy import stats as scipy_stats
 
-from rsmooth.report.stats import holm, summarize, welch
+from rsmooth.report.stats import (
+    detectable_paired_difference,
+    holm,
+    paired,
+    summarize,
+    welch,
+)
 
 # Welch's t-test, the first example of Wikipedia's "Welch's t-test" article (two samples of
 # 15): t = -2.46, df = 24.97, two-sided p = 0.021.
@@ -45,6 +51,43 @@ def test_welch_undefined_cases():
     assert not welch([1.0, 1.0], [2.0, 2.0]).defined  # no spread at all
     one_sided = welch([1.0, 1.0, 1.0], [2.0, 2.1, 1.9])  # one side constant: still defined
     assert one_sided.defined and one_sided.p < 0.05
+
+
+# Student's sleep data (Cushny & Peebles 1905; R's `sleep`): extra hours of sleep of 10 patients
+# under two drugs. R: t.test(extra ~ group, data = sleep, paired = TRUE) gives t = -4.0621,
+# df = 9, p-value = 0.002833, 95% CI [-2.4598858, -0.7001142], mean difference -1.58.
+SLEEP1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+SLEEP2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+
+
+def test_paired_matches_r_on_the_sleep_data():
+    result = paired(SLEEP1, SLEEP2)
+    assert result.test == "paired" and result.df == 9
+    assert result.delta == pytest.approx(-1.58)
+    assert result.p == pytest.approx(0.002833, abs=5e-7)
+    assert (result.low, result.high) == (
+        pytest.approx(-2.4598858, abs=1e-7),
+        pytest.approx(-0.7001142, abs=1e-7),
+    )
+    # the same numbers unpaired: Welch's p is 0.079 (R), the pairing is what detects it
+    assert welch(SLEEP1, SLEEP2).p == pytest.approx(0.07939, abs=5e-5)
+
+
+def test_paired_undefined_cases_and_mismatch():
+    assert not paired([1.0], [2.0]).defined  # one pair
+    assert not paired([1.0, 2.0, 3.0], [2.0, 3.0, 4.0]).defined  # constant differences
+    with pytest.raises(ValueError, match="match one to one"):
+        paired([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_detectable_paired_difference_tends_to_the_normal_approximation():
+    z = 1.959963984540054 + 0.8416212335729143  # z_0.975 + z_0.8
+    n = 20_000
+    assert detectable_paired_difference(1.0, n) == pytest.approx(z / math.sqrt(n), rel=1e-3)
+    # small n: the noncentral t's answer is larger than the normal one (df = n - 1)
+    assert detectable_paired_difference(1.0, 5) > z / math.sqrt(5)
+    assert math.isnan(detectable_paired_difference(1.0, 1))
+    assert math.isnan(detectable_paired_difference(0.0, 5))
 
 
 def test_holm_by_hand():

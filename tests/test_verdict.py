@@ -12,7 +12,14 @@ import pandas as pd
 import pytest
 
 from rsmooth.report import build_report, to_markdown, write_report
-from rsmooth.report.stats import detectable_difference, holm, pooled_sd, welch
+from rsmooth.report.stats import (
+    detectable_difference,
+    detectable_paired_difference,
+    holm,
+    paired,
+    pooled_sd,
+    welch,
+)
 from tests.fixtures import flat_curve, write_run
 
 
@@ -47,7 +54,7 @@ def test_a_two_pass_method_is_also_compared_with_sgd_at_equal_compute(tmp_path, 
     trials(tmp_path, "sgd/weight_decay=0.001", SGD)
     trials(tmp_path, "sam/rho=0.05", SAM, step_rule="sam")
     trials(tmp_path, "sgd-2x/weight_decay=0.001", longer, epochs=20)  # 200 steps × 1 = 100 × 2
-    report = build_report([tmp_path])
+    report = build_report([tmp_path], test="welch")  # these trials differ by constants per seed
     (comparison, _) = report.comparisons  # the 10-epoch table, and the 20-epoch one
     sam = comparison.rows[1]
     assert sam.compute_ratio == 2.0
@@ -92,7 +99,7 @@ def test_a_regularized_optimizer_is_compared_with_its_own_plain_form(tmp_path):
     trials(tmp_path, "adamw+agr/weight_decay=0.01", agr, optimizer="adamw", grad_transform="agr")
     adan = [87.0, 87.5, 87.2]
     trials(tmp_path, "adan+agr/weight_decay=0.02", adan, optimizer="adan", grad_transform="agr")
-    report = build_report([tmp_path])
+    report = build_report([tmp_path], test="welch")
     (comparison,) = report.comparisons
     against = {r.configuration.label: r.versus.baseline.label for r in comparison.rows[1:]}
     assert against == {"adamw": "sgd", "adamw + agr": "adamw", "adan + agr": "sgd"}
@@ -181,7 +188,7 @@ def test_a_confirmation_says_the_smallest_difference_it_could_detect(tmp_path):
                   seed=seed, weight_decay=1e-3)  # fmt: skip
         write_run(tmp_path, f"confirm/smooth/b=0.5/seed={seed}", flat_curve(b, 10), seed=seed,
                   anneal="laplace", b=0.5)  # fmt: skip
-    text = to_markdown(build_report([tmp_path]))
+    text = to_markdown(build_report([tmp_path], test="welch"))
     sd, _ = pooled_sd([sgd, smooth])
     smallest = detectable_difference(sd, 5, 5)
     verdict = text.split("## Verdict: confirmation runs", 1)[1].split("\n## ", 1)[0]
@@ -190,7 +197,59 @@ def test_a_confirmation_says_the_smallest_difference_it_could_detect(tmp_path):
         f"t-test, α = 0.05, power 0.8; seed-to-seed SD {sd:.2f} pooled over its 2 "
         "configurations; trials per side 5 vs 5)."
     ) in verdict
+    # paired over the seeds both sides ran (the default): the SD of the per-seed differences
+    text = to_markdown(build_report([tmp_path]))
+    gaps = [b - a for a, b in zip(sgd, smooth, strict=True)]
+    sd_gaps, _ = pooled_sd([gaps])
+    smallest = detectable_paired_difference(sd_gaps, 5)
+    verdict = text.split("## Verdict: confirmation runs", 1)[1].split("\n## ", 1)[0]
+    assert (
+        f"Smallest difference this confirmation could detect: {smallest:.2f} points (two-sided "
+        f"paired t-test, α = 0.05, power 0.8; SD of the per-seed differences {sd_gaps:.2f} "
+        "pooled over its 1 comparisons; seeds per comparison 5)."
+    ) in verdict
     assert "Smallest difference" not in text.split("## Against", 1)[1]  # the grid: no line
+
+
+def test_differences_are_paired_over_shared_seeds_and_welch_where_seeds_differ(tmp_path):
+    """At one seed every method draws the same images: the default test pairs the trials by
+    seed; a side whose seeds differ from its baseline's is tested unpaired, and the note says
+    which."""
+    sgd = [90.0, 91.0, 89.0, 90.5]
+    smooth = [90.4, 91.6, 89.3, 91.1]  # each seed's run 0.3-0.6 above SGD's
+    trials(tmp_path, "sgd/weight_decay=0.001", sgd)
+    trials(tmp_path, "smooth/b=0.5", smooth, anneal="laplace", b=0.5)
+    for seed, final in zip((7, 8, 9), (90.6, 90.9, 89.8), strict=True):  # other seeds
+        write_run(tmp_path, f"flood/flood=0.02/seed={seed}", flat_curve(final, 10), seed=seed,
+                  flood=0.02)  # fmt: skip
+    report = build_report([tmp_path])
+    rows = {r.configuration.label: r for r in report.comparisons[0].rows}
+    smoothed = rows["sgd + smoothing global+local laplace b=0.5 alpha=1"].difference
+    assert smoothed == paired(smooth, sgd) and smoothed.test == "paired"
+    assert smoothed.p < 0.01 < welch(smooth, sgd).p  # the pairing removes the seeds' spread
+    flood = rows["sgd + flood=0.02"].difference
+    assert flood == welch([90.6, 90.9, 89.8], sgd) and flood.test == "welch"
+    text = to_markdown(report)
+    assert "p: the paired t-test on the per-seed differences" in text
+    assert "Welch's t-test (unequal variances) where the seeds differ (sgd + flood=0.02)" in text
+    assert "(95% CI [" in text and "paired p = " in text and "Welch p = " in text
+    _, csv_path = write_report(report, tmp_path / "out")
+    frame = pd.read_csv(csv_path).set_index("method")
+    assert frame["test"]["sgd + flood=0.02"] == "welch"
+    assert frame["test"]["sgd + smoothing global+local laplace b=0.5 alpha=1"] == "paired"
+    # --test welch: every row unpaired
+    unpaired = build_report([tmp_path], test="welch").comparisons[0].rows
+    assert {r.difference.test for r in unpaired if r.difference} == {"welch"}
+
+
+def test_cli_test_option_is_checked(tmp_path, capsys):
+    from tests.cli import invoke
+
+    trials(tmp_path, "sgd/weight_decay=0.001", SGD)
+    result = invoke(["report", str(tmp_path), "--test", "pairs"], capsys)
+    assert result.exit_code == 2
+    assert "test" in result.output and "paired, welch" in result.output
+    assert not (tmp_path / "report.md").exists()
 
 
 @pytest.mark.parametrize("done", [3, 5])
@@ -238,8 +297,8 @@ def test_declared_contrasts_join_the_verdicts_holm_family(tmp_path):
     (contrast,) = verdict_table.contrasts
     assert contrast.configuration.variant == "gr-forward"
     assert contrast.versus.baseline.variant == "gr-backward"
-    assert contrast.versus.difference == welch(forward, backward)
-    tests = [welch(forward, sgd).p, welch(backward, sgd).p, welch(forward, backward).p]
+    assert contrast.versus.difference == paired(forward, backward)  # the same seeds 100-104
+    tests = [paired(forward, sgd).p, paired(backward, sgd).p, paired(forward, backward).p]
     adjusted = holm(tests)
     assert contrast.versus.holm_p == pytest.approx(adjusted[2])
     assert sorted(r.holm_p for r in verdict_table.rows[1:]) == pytest.approx(sorted(adjusted[:2]))

@@ -65,11 +65,19 @@ def report(
     format: Annotated[str, typer.Option(help="What to print: md, csv or latex.")] = "md",
     cost: Cost = False,
     heading_level: HeadingLevel = 1,
+    test: Annotated[
+        str,
+        typer.Option(
+            help="How a difference is tested: paired (over the seeds, where both sides ran the "
+            "same ones: one seed draws the same images for every method; else Welch) or welch."
+        ),
+    ] = "paired",
 ) -> None:
     """Group runs over seeds; compare each method, the best of its grid, with its baseline
     (tuned SGD, or the plain form of its own optimizer) and, where it took more gradient
-    evaluations, with SGD at equal compute: the difference, its 95% interval, Welch's p and
-    Holm's adjustment; say how sure each choice is; lay out the paper's tables.
+    evaluations, with SGD at equal compute: the difference, its 95% interval, its p (paired
+    over the seeds, or Welch's) and Holm's adjustment; say how sure each choice is; lay out
+    the paper's tables.
 
     Confirmation runs of a sweep (confirm/) are the headline. Safe while a sweep is still
     writing: unfinished, diverged and unreadable runs are listed, never counted.
@@ -81,7 +89,7 @@ def report(
         raise ConfigError("format", format, FORMATS)
     out_dir = check_output_dir(out, "--out") if out is not None else _default_out(dirs[0])
     result = build_report(
-        dirs, metric=metric, paper=paper, select=select, interval=interval, cost=cost
+        dirs, metric=metric, paper=paper, select=select, interval=interval, cost=cost, test=test
     )
     formats = ("md", "csv", "latex") if format == "latex" else ("md", "csv")
     paths = write_report(result, out_dir, formats, heading_level)  # first: a failure prints none

@@ -182,3 +182,14 @@ def best(
 
 def baseline_context(config: dict[str, Any], without: Sequence[str] = ()) -> tuple[str, ...]:
     return tuple(repr(config.get(name)) for name in BASELINE_CONTEXT if name not in without)
+
+
+def shared_seeds(a: Configuration, b: Configuration) -> list[Any] | None:
+    """The seeds both sides completed, in order, when they completed the same ones once each;
+    None otherwise (a side without seeds, a seed twice, or seeds only one side has)."""
+    mine, theirs = a.seeds, b.seeds
+    if None in mine or len(set(mine)) != len(mine) or len(set(theirs)) != len(theirs):
+        return None
+    if set(mine) != set(theirs):
+        return None
+    return sorted(mine, key=repr)

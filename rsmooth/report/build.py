@@ -12,7 +12,7 @@ from rsmooth.errors import ConfigError, RsmoothError
 from rsmooth.report.aggregate import CONFIRM, METRICS, SELECT_SPLITS, Configuration, group_runs
 from rsmooth.report.compare import Comparison, compare
 from rsmooth.report.paper import PaperTable, paper_tables
-from rsmooth.report.stats import INTERVALS
+from rsmooth.report.stats import INTERVALS, PAIRED, TESTS
 from rsmooth.runfolder import COMPLETED, STATUSES, Run, read_results
 
 SELECTION_FILE = "selection.json"  # written by a sweep's confirmation stage, beside its runs
@@ -26,6 +26,7 @@ class Report:
     interval: str  # what ± shows beside a mean: ci95 or std
     paper: bool  # show the published numbers beside ours
     cost: bool  # show what each row cost to train beside its accuracy
+    test: str  # paired (over shared seeds, else Welch) or welch
     runs: list[Run]
     configurations: list[Configuration]
     comparisons: list[Comparison]
@@ -60,12 +61,14 @@ def build_report(
     select: str = "val",
     interval: str = "ci95",
     cost: bool = False,
+    test: str = PAIRED,
 ) -> Report:
     """Read every run folder under ``roots`` and aggregate it; never fails on a bad run."""
     for name, value, allowed in (
         ("metric", metric, METRICS),
         ("select", select, SELECT_SPLITS),
         ("interval", interval, INTERVALS),
+        ("test", test, TESTS),
     ):
         if value not in allowed:
             raise ConfigError(name, value, allowed)
@@ -87,9 +90,10 @@ def build_report(
         interval=interval,
         paper=paper,
         cost=cost,
+        test=test,
         runs=runs,
         configurations=configurations,
-        comparisons=compare(configurations, metric, select, declared_contrasts(selections)),
+        comparisons=compare(configurations, metric, select, declared_contrasts(selections), test),
         tables=paper_tables(
             [c for c in configurations if c.stage != CONFIRM], metric, select, paper
         ),

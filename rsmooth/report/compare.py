@@ -35,17 +35,19 @@ from rsmooth.report.aggregate import (
     baseline_context,
     best,
     is_baseline,
+    shared_seeds,
     sort_key,
 )
 from rsmooth.report.selection import Certainty, Detectable, certainty, detectable
-from rsmooth.report.stats import Difference, holm, welch
+from rsmooth.report.stats import PAIRED, Difference, holm, paired, welch
 
 Context = tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Versus:
-    """A row's trials against a baseline's: the difference, Welch's interval and p, Holm's p."""
+    """A row's trials against a baseline's: the difference, its interval and p (paired over
+    the seeds, or Welch's), Holm's p."""
 
     baseline: Configuration
     difference: Difference
@@ -103,11 +105,13 @@ def compare(
     metric: str,
     select: str,
     contrasts: Sequence[tuple[str, str]] = (),
+    test: str = PAIRED,
 ) -> list[Comparison]:
     """Per stage and context: select the best configuration of each method kind on ``select``
-    by ``metric``, and compare its test-split ``metric`` with its baseline's (Welch), and with
-    an SGD baseline of equal compute where it costs more; in confirmation tables, also the
-    declared ``contrasts`` (variant against variant). Holm-adjusted per table."""
+    by ``metric``, and compare its test-split ``metric`` with its baseline's (``test``:
+    paired over shared seeds, else Welch; or Welch throughout), and with an SGD baseline of
+    equal compute where it costs more; in confirmation tables, also the declared ``contrasts``
+    (variant against variant). Holm-adjusted per table."""
     grid = [c for c in configurations if c.stage == GRID]
     tables: list[Comparison] = []
     for stage in (CONFIRM, GRID):
@@ -121,14 +125,16 @@ def compare(
             if ctx not in sgd:
                 continue
             pools = {c.key: _pool(c, members, grid, stage) for c in chosen[ctx]}
-            rows = [_row(c, chosen[ctx], sgd, pools[c.key], metric, select) for c in chosen[ctx]]
-            heads = _contrasts(chosen[ctx], contrasts, metric) if stage == CONFIRM else []
-            tables.append(_table(stage, sgd[ctx], rows, metric, heads))
+            rows = [
+                _row(c, chosen[ctx], sgd, pools[c.key], metric, select, test) for c in chosen[ctx]
+            ]
+            heads = _contrasts(chosen[ctx], contrasts, metric, test) if stage == CONFIRM else []
+            tables.append(_table(stage, sgd[ctx], rows, metric, heads, test))
     return tables
 
 
 def _contrasts(
-    chosen: list[Configuration], declared: Sequence[tuple[str, str]], metric: str
+    chosen: list[Configuration], declared: Sequence[tuple[str, str]], metric: str, test: str
 ) -> list[Contrast]:
     """The declared pairs whose two variants both have a confirmed winner here."""
     by_variant = {c.variant: c for c in chosen if c.variant is not None}
@@ -136,8 +142,20 @@ def _contrasts(
     for first, second in declared:
         a, b = by_variant.get(first), by_variant.get(second)
         if a is not None and b is not None:
-            found.append(Contrast(a, Versus(b, welch(a.values(metric), b.values(metric)))))
+            found.append(Contrast(a, Versus(b, difference(a, b, metric, test))))
     return found
+
+
+def difference(a: Configuration, b: Configuration, metric: str, test: str = PAIRED) -> Difference:
+    """mean(a) - mean(b) of ``metric``: the paired t-test over the seeds when ``test`` is
+    paired and both sides completed the same seeds, once each (every method at one seed draws
+    the same images, split and initialization); Welch's test otherwise."""
+    seeds = shared_seeds(a, b) if test == PAIRED else None
+    if seeds is None:
+        return welch(a.values(metric), b.values(metric))
+    mine = dict(zip(a.seeds, a.values(metric), strict=True))
+    theirs = dict(zip(b.seeds, b.values(metric), strict=True))
+    return paired([mine[s] for s in seeds], [theirs[s] for s in seeds])
 
 
 def _chosen(
@@ -164,19 +182,20 @@ def _row(
     pool: list[Configuration],
     metric: str,
     select: str,
+    test: str = PAIRED,
 ) -> Row:
     sure = certainty(configuration, pool, metric, select)
     table_baseline = sgd[baseline_context(configuration.config)]
     if configuration is table_baseline:
         return Row(configuration, len(pool), None, certainty=sure)
     reference = reference_of(configuration, chosen, table_baseline)
-    versus = Versus(reference, welch(configuration.values(metric), reference.values(metric)))
+    versus = Versus(reference, difference(configuration, reference, metric, test))
     ratio = _compute_ratio(configuration, reference)
     equal = None
     if ratio is not None:
         twin = _equal_compute(configuration, sgd)
         if twin is not None:
-            equal = Versus(twin, welch(configuration.values(metric), twin.values(metric)))
+            equal = Versus(twin, difference(configuration, twin, metric, test))
     return Row(configuration, len(pool), versus, equal, ratio, sure)
 
 
@@ -222,6 +241,7 @@ def _table(
     rows: list[Row],
     metric: str,
     contrasts: list[Contrast] | None = None,
+    test: str = PAIRED,
 ) -> Comparison:
     """The rows in order, Holm-adjusted over every comparison of the table (against the
     baselines, at equal compute, and the declared contrasts)."""
@@ -237,7 +257,7 @@ def _table(
     rows = [dataclasses.replace(r, versus=adjust(r.versus), equal=adjust(r.equal)) for r in rows]
     heads = [Contrast(h.configuration, adjust(h.versus) or h.versus) for h in heads]
     pairs = [(r.configuration, r.versus.baseline) for r in rows if r.versus is not None]
-    found = detectable(pairs, metric) if stage == CONFIRM else None
+    found = detectable(pairs, metric, test) if stage == CONFIRM else None
     context = {name: baseline.config.get(name) for name in BASELINE_CONTEXT}
     return Comparison(stage, context, baseline, rows, found, heads)
 

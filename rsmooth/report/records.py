@@ -91,7 +91,7 @@ def _contrast_text(contrast: Contrast) -> str:
     other, d = contrast.versus.baseline, contrast.versus.difference
     name = other.variant or other.label
     return (
-        f"{name}: {d.delta:+.4f} [{d.low:+.4f}, {d.high:+.4f}] p {d.p:.4g} "
+        f"{name}: {d.delta:+.4f} [{d.low:+.4f}, {d.high:+.4f}] {d.test} p {d.p:.4g} "
         f"holm {contrast.versus.holm_p:.4g}"
     )
 
@@ -103,9 +103,10 @@ def _baseline(row: Row | None) -> str | None:
     return row.versus.baseline.label if row.versus else row.configuration.label
 
 
-def _versus(prefix: str, versus: Versus | None) -> dict[str, float]:
+def _versus(prefix: str, versus: Versus | None) -> dict[str, Any]:
     d = versus.difference if versus else None
     return {
+        f"{prefix}test": d.test if d else None,
         f"{prefix}delta": d.delta if d else math.nan,
         f"{prefix}delta_low": d.low if d else math.nan,
         f"{prefix}delta_high": d.high if d else math.nan,

@@ -15,8 +15,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rsmooth.report.aggregate import Configuration, score
-from rsmooth.report.stats import detectable_difference, pooled_sd
+from rsmooth.report.aggregate import Configuration, score, shared_seeds
+from rsmooth.report.stats import (
+    PAIRED,
+    detectable_difference,
+    detectable_paired_difference,
+    pooled_sd,
+)
 
 NOISE_WIDTH = 2.0  # standard errors of the margin that "within the noise" spans (about 95%)
 ALPHA, POWER = 0.05, 0.8  # of the smallest detectable difference
@@ -70,21 +75,36 @@ class Detectable:
     """The smallest differences a confirmation could detect, one per comparison."""
 
     differences: list[float]  # points; nan where undefined
-    sd: float  # seed-to-seed standard deviation pooled over the confirmation runs
-    pooled: int  # configurations it pools
+    sd: float  # seed-to-seed SD pooled over the runs (paired: of the per-seed differences)
+    pooled: int  # configurations it pools (paired: comparisons)
     sizes: list[tuple[int, int]]  # trials per side of each comparison
+    paired: bool = False  # every comparison paired over its seeds
 
 
 def detectable(
-    pairs: Sequence[tuple[Configuration, Configuration]], metric: str
+    pairs: Sequence[tuple[Configuration, Configuration]], metric: str, test: str = PAIRED
 ) -> Detectable | None:
     """For confirmation comparisons (method, its baseline): the smallest true difference of
-    ``metric`` each detects (two-sided t-test, ALPHA, POWER), from the runs' pooled SD."""
+    ``metric`` each detects (two-sided t-test, ALPHA, POWER). Where every comparison is
+    paired over shared seeds (``test`` paired), the paired test's, from the SD of the per-seed
+    differences pooled over the comparisons; otherwise the two-sample test's, from the runs'
+    pooled SD."""
     if not pairs:
         return None
+    sizes = [(a.n, b.n) for a, b in pairs]
+    seeds = [shared_seeds(a, b) if test == PAIRED else None for a, b in pairs]
+    if all(s is not None for s in seeds):
+        gaps = [_per_seed_differences(a, b, metric) for a, b in pairs]
+        sd, _ = pooled_sd(gaps)
+        differences = [detectable_paired_difference(sd, len(g), ALPHA, POWER) for g in gaps]
+        return Detectable(differences, sd, sum(len(g) >= 2 for g in gaps), sizes, paired=True)
     members = {id(c): c for pair in pairs for c in pair}.values()
     sd, _ = pooled_sd([c.values(metric) for c in members])
-    sizes = [(a.n, b.n) for a, b in pairs]
     differences = [detectable_difference(sd, n1, n2, ALPHA, POWER) for n1, n2 in sizes]
     pooled = sum(1 for c in members if c.n >= 2)
     return Detectable(differences, sd, pooled, sizes)
+
+
+def _per_seed_differences(a: Configuration, b: Configuration, metric: str) -> list[float]:
+    theirs = dict(zip(b.seeds, b.values(metric), strict=True))
+    return [value - theirs[seed] for seed, value in zip(a.seeds, a.values(metric), strict=True)]

@@ -1,8 +1,12 @@
 """Small-sample statistics for the report, on scipy.stats: intervals, Welch's test, Holm.
 
 The report compares a handful of trials per configuration (the paper uses 5), so intervals use
-Student's t distribution, and a difference of two methods is tested with Welch's unequal-
-variance t-test, whose interval is the interval of the difference itself (docs/methods.md §6).
+Student's t distribution. A difference of two methods is tested on the per-seed differences
+(the paired t-test) where both sides ran the same seeds: the seed draws each run's images,
+held-out split, initialization and batch order, the same for every method (docs/methods.md
+§3.1, §6), so runs of one seed share those draws: in table2-eighth's confirmation the three
+arms' per-seed accuracies correlate at 0.56-0.65. Where the seeds differ, Welch's
+unequal-variance t-test; either way the interval is the interval of the difference itself.
 """
 
 from __future__ import annotations
@@ -44,15 +48,21 @@ def summarize(values: Sequence[float]) -> Summary:
     return Summary(n, mean, std, float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n))
 
 
+PAIRED, WELCH = "paired", "welch"  # the tests of a difference
+TESTS = (PAIRED, WELCH)
+
+
 @dataclass(frozen=True)
 class Difference:
-    """mean(a) - mean(b) with the 95% Welch interval of the difference and the two-sided p."""
+    """mean(a) - mean(b) with the 95% interval of the difference and the two-sided p of
+    ``test``: the paired t-test on per-seed differences, or Welch's."""
 
     delta: float
     low: float  # nan where the test is undefined (fewer than 2 trials, or no spread)
     high: float
     p: float
     df: float
+    test: str = WELCH
 
     @property
     def defined(self) -> bool:
@@ -76,6 +86,27 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Difference:
         interval = result.confidence_interval(0.95)
     return Difference(
         delta, float(interval.low), float(interval.high), float(result.pvalue), float(result.df)
+    )
+
+
+def paired(a: Sequence[float], b: Sequence[float]) -> Difference:
+    """The paired t-test of mean(a - b) != 0 over trials matched by position (the same seed),
+    and the 95% interval of the mean difference (= mean(a) - mean(b))."""
+    if len(a) != len(b):
+        raise ValueError(f"paired trials must match one to one ({len(a)} against {len(b)})")
+    delta = (math.fsum(a) / len(a) - math.fsum(b) / len(b)) if a else math.nan
+    differences = [x - y for x, y in zip(a, b, strict=True)]
+    if len(a) < 2 or summarize(differences).std == 0:
+        return Difference(delta, math.nan, math.nan, math.nan, math.nan, PAIRED)
+    result = stats.ttest_rel(a, b)
+    interval = result.confidence_interval(0.95)
+    return Difference(
+        delta,
+        float(interval.low),
+        float(interval.high),
+        float(result.pvalue),
+        float(result.df),
+        PAIRED,
     )
 
 
@@ -116,7 +147,22 @@ def detectable_difference(
     and ``n1``, ``n2`` trials (the noncentral t distribution; nan where undefined)."""
     if n1 < 2 or n2 < 2 or not math.isfinite(sd) or sd <= 0:
         return math.nan
-    df = n1 + n2 - 2
+    return _noncentrality(n1 + n2 - 2, alpha, power) * sd * math.sqrt(1 / n1 + 1 / n2)
+
+
+def detectable_paired_difference(
+    sd: float, n: int, alpha: float = 0.05, power: float = 0.8
+) -> float:
+    """The same for the paired t-test: ``n`` pairs whose per-pair differences have standard
+    deviation ``sd`` (a one-sample t-test on the differences, n - 1 degrees of freedom)."""
+    if n < 2 or not math.isfinite(sd) or sd <= 0:
+        return math.nan
+    return _noncentrality(n - 1, alpha, power) * sd / math.sqrt(n)
+
+
+def _noncentrality(df: int, alpha: float, power: float) -> float:
+    """The noncentrality at which a two-sided t-test with ``df`` degrees of freedom at level
+    ``alpha`` rejects with probability ``power``."""
     critical = float(stats.t.ppf(1 - alpha / 2, df))
 
     def shortfall(noncentrality: float) -> float:
@@ -128,5 +174,4 @@ def detectable_difference(
     high = critical + 1.0  # doubled until it reaches the power (nct is nan far out: no 100)
     while shortfall(high) < 0:
         high *= 2
-    noncentrality = optimize.brentq(shortfall, 0.0, high)
-    return float(noncentrality) * sd * math.sqrt(1 / n1 + 1 / n2)
+    return float(optimize.brentq(shortfall, 0.0, high))

@@ -11,7 +11,7 @@ from rsmooth.report.compare import Comparison, Row, Versus
 from rsmooth.report.labels import FIELD_ORDER, fmt, short_kind
 from rsmooth.report.selection import ALPHA as DETECT_ALPHA
 from rsmooth.report.selection import NOISE_WIDTH, POWER, Certainty, Detectable
-from rsmooth.report.stats import Difference
+from rsmooth.report.stats import PAIRED, WELCH, Difference
 from rsmooth.report.text import (
     COST_HEADER,
     Section,
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from rsmooth.report.build import Report
 
 ALPHA = 0.05  # the significance level of the verdicts (after Holm's adjustment)
+TEST_NAMES = {PAIRED: "paired", WELCH: "Welch"}
 
 
 def comparison_section(report: Report, comparison: Comparison) -> Section:
@@ -155,12 +156,42 @@ def contrasts_section(report: Report, comparison: Comparison) -> Section | None:
         sentences.append(verdict(_side(mine), d, holm_p, _side(theirs)))
     notes = [
         "Declared by the recipe before any run (confirm.contrasts, recorded in "
-        "selection.json): each variant's confirmed winner against another's, Welch's test; "
+        "selection.json): each variant's confirmed winner against another's, tested as the "
+        "verdict table's rows; "
         f"Holm: adjusted together with the verdict table above ({tests_in(comparison)} "
         "comparisons in all)."
     ]
     title = "Head to head, as the recipe declared (" + _title(report, comparison).split("(", 1)[1]
     return Section(title, header, rows, notes, sentences)
+
+
+def _differences(comparison: Comparison) -> list[tuple[str, Difference]]:
+    """Every tested difference of the table (and its contrasts), with the row it belongs to."""
+    found = []
+    for row in comparison.rows:
+        for versus in (row.versus, row.equal):
+            if versus is not None:  # undefined ones too: which test would have run
+                found.append((row.configuration.label, versus.difference))
+    found += [(h.configuration.label, h.versus.difference) for h in comparison.contrasts]
+    return found
+
+
+def _test_text(comparison: Comparison) -> str:
+    """Which two-sided test gave the p values: paired over the seeds, Welch's, or both (and
+    then which rows are Welch's)."""
+    paired_text = (
+        "the paired t-test on the per-seed differences (both sides ran the same seeds; at one "
+        "seed every method draws the same images, held-out split and initialization)"
+    )
+    welch_text = "Welch's t-test (unequal variances)"
+    found = _differences(comparison)
+    tests = {d.test for _, d in found}
+    if tests == {PAIRED}:
+        return paired_text
+    if PAIRED not in tests:
+        return welch_text
+    unpaired = ", ".join(dict.fromkeys(label for label, d in found if d.test != PAIRED))
+    return f"{paired_text}; {welch_text} where the seeds differ ({unpaired})"
 
 
 def _with_contrasts(comparison: Comparison) -> str:
@@ -178,7 +209,7 @@ def _notes(comparison: Comparison, metric: str) -> list[str]:
         return ["The baseline alone: no method of this context to compare with it."]
     notes = [
         f"Δ: the method's {metric} averaged over its trials minus its baseline's, with the 95% "
-        f"Welch interval of the difference; p: Welch's two-sided test; Holm: adjusted over the "
+        f"interval of the difference; p: {_test_text(comparison)}; Holm: adjusted over the "
         f"{tests} comparisons of this table{_with_contrasts(comparison)}; searched: "
         f"configurations the choice was made among (for confirmed runs: the grid's, of the "
         f"same variant)."
@@ -207,15 +238,23 @@ def _word(difference: Difference, holm_p: float) -> str:
 def _amount(difference: Difference, holm_p: float) -> str:
     return (
         f"{signed(difference.delta)} ± {difference.half_width:.2f} points (95% CI "
-        f"[{signed(difference.low)}, {signed(difference.high)}], Welch p = "
+        f"[{signed(difference.low)}, {signed(difference.high)}], {TEST_NAMES[difference.test]} p = "
         f"{p_value(difference.p)}, Holm p = {p_value(holm_p)})"
     )
+
+
+def _why_none(difference: Difference) -> str:
+    """Why a difference has no test: a side with one trial (or one shared seed), or trials
+    without spread (paired: the same difference at every seed)."""
+    if difference.test == PAIRED:
+        return "fewer than 2 shared seeds, or the same difference at every seed"
+    return "too few trials"
 
 
 def verdict(row_label: str, difference: Difference, holm_p: float, baseline: str) -> str:
     """One sentence: better, worse or not distinguishable from the baseline, by how much."""
     if not difference.defined:
-        return f"{row_label}: {signed(difference.delta)} points; no test (too few trials)."
+        return f"{row_label}: {signed(difference.delta)} points; no test ({_why_none(difference)})."
     word = _word(difference, holm_p)
     return f"{row_label} is {word} {baseline} at this scale: {_amount(difference, holm_p)}."
 
@@ -238,7 +277,7 @@ def equal_compute_text(row: Row, baseline: str) -> str:
         f"{fmt(twin.config.get('epochs'))} epochs, the same {evaluations:,} gradient evaluations)"
     )
     if not d.defined:
-        return f"{lead}: {signed(d.delta)} points; no test (too few trials)."
+        return f"{lead}: {signed(d.delta)} points; no test ({_why_none(d)})."
     said = f"{lead} it is {_word(d, row.equal.holm_p)} it: {_amount(d, row.equal.holm_p)}"
     versus = row.versus
     if _word(versus.difference, versus.holm_p) != "better than":
@@ -314,6 +353,14 @@ def detectable_line(found: Detectable) -> str:
     low, high = f"{min(values):.2f}", f"{max(values):.2f}"
     amount = f"{low} points" if low == high else f"{low} to {high} points"
     sizes = ", ".join(dict.fromkeys(f"{a} vs {b}" for a, b in found.sizes))
+    if found.paired:
+        seeds = ", ".join(dict.fromkeys(str(a) for a, _ in found.sizes))
+        return (
+            f"Smallest difference this confirmation could detect: {amount} (two-sided paired "
+            f"t-test, α = {DETECT_ALPHA:g}, power {POWER:g}; SD of the per-seed differences "
+            f"{found.sd:.2f} pooled over its {found.pooled} comparisons; seeds per comparison "
+            f"{seeds})."
+        )
     return (
         f"Smallest difference this confirmation could detect: {amount} (two-sided t-test, "
         f"α = {DETECT_ALPHA:g}, power {POWER:g}; seed-to-seed SD {found.sd:.2f} pooled over its "
