@@ -22,13 +22,18 @@ EPOCHS = 4
 SGD_SECONDS_PER_EPOCH = 10.0
 
 
-def measured_sgd_run(out_dir: Path) -> None:
-    """A completed one-pass (plain step rule) run that took 10 s per epoch on the CPU."""
-    run = write_run(out_dir, "sgd/seed=0", [80.0] * EPOCHS, **BASE)
+def measured_run(out_dir: Path, name: str, per_epoch: float, **fields: object) -> None:
+    """A completed run that took ``per_epoch`` seconds per epoch on the CPU."""
+    run = write_run(out_dir, name, [80.0] * EPOCHS, **BASE, **fields)
     summary = json.loads((run / "summary.json").read_text())
-    summary["total_seconds"] = SGD_SECONDS_PER_EPOCH * EPOCHS
+    summary["total_seconds"] = per_epoch * EPOCHS
     summary["environment"] = {"device": "cpu"}
     (run / "summary.json").write_text(json.dumps(summary))
+
+
+def measured_sgd_run(out_dir: Path) -> None:
+    """A completed one-pass (plain step rule) run that took 10 s per epoch."""
+    measured_run(out_dir, "sgd/seed=0", SGD_SECONDS_PER_EPOCH)
 
 
 def planned(name: str, **fields: object) -> PlannedRun:
@@ -60,6 +65,18 @@ def test_the_line_says_which_runs_are_scaled(tmp_path):
     # 40 s for the SGD run, 80 s for SAM's two passes per step
     assert line.startswith("cost: 2 runs to run, 8 epochs, about 2.0 min on one worker")
     assert "(1 of them scaled from another step rule's measured speed" in line
+    assert "double backprop" not in line  # said only where a double-backprop run was scaled
+    statuses.append(run_status(planned("gr-db/seed=1", step_rule="gr-db"), tmp_path))
+    assert "double backprop costs more than its count" in cost_line(statuses, tmp_path)
+
+
+def test_the_one_pass_run_prices_the_others_before_any_two_pass_run(tmp_path):
+    """SAM measured at 3x SGD's epoch (say, its ascent step is slow here) does not pull F-GR's
+    price up: the one-pass run's speed times F-GR's 2 passes."""
+    measured_sgd_run(tmp_path)
+    measured_run(tmp_path, "sam/seed=0", 3 * SGD_SECONDS_PER_EPOCH, step_rule="sam")
+    statuses = [run_status(planned("f/seed=1", step_rule="gr-forward"), tmp_path)]
+    assert estimate_cost(statuses, tmp_path).seconds == pytest.approx(2 * 10.0 * EPOCHS)
 
 
 def test_other_cost_fields_are_not_scaled_across(tmp_path):

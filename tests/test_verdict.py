@@ -20,6 +20,7 @@ from rsmooth.report.stats import (
     pooled_sd,
     welch,
 )
+from rsmooth.report.text import p_value
 from tests.fixtures import flat_curve, write_run
 
 
@@ -206,35 +207,51 @@ def test_a_confirmation_says_the_smallest_difference_it_could_detect(tmp_path):
     assert (
         f"Smallest difference this confirmation could detect: {smallest:.2f} points (two-sided "
         f"paired t-test, α = 0.05, power 0.8; SD of the per-seed differences {sd_gaps:.2f} "
-        "pooled over its 1 comparisons; seeds per comparison 5)."
+        "pooled over its 1 comparison; seeds per comparison 5)."
     ) in verdict
     assert "Smallest difference" not in text.split("## Against", 1)[1]  # the grid: no line
 
 
+def confirmed(root: Path, folder: str, finals: list[float], seeds=range(100, 200), **fields):
+    """Confirmation runs ``root/confirm/folder/seed=<n>``, one per final accuracy, and the
+    configuration's one grid run (seed 0), so the report reads a two-stage sweep."""
+    trials(root, folder, [finals[0]], **fields)
+    for seed, final in zip(seeds, finals, strict=False):
+        write_run(root, f"confirm/{folder}/seed={seed}", flat_curve(final, 10), seed=seed,
+                  **fields)  # fmt: skip
+
+
 def test_differences_are_paired_over_shared_seeds_and_welch_where_seeds_differ(tmp_path):
-    """At one seed every method draws the same images: the default test pairs the trials by
-    seed; a side whose seeds differ from its baseline's is tested unpaired, and the note says
-    which."""
+    """At one seed every method draws the same images: a confirmation pairs the trials by
+    seed; a side whose seeds differ from its baseline's is tested unpaired, and the note names
+    that comparison; the grid, chosen on its own seeds, stays Welch's."""
     sgd = [90.0, 91.0, 89.0, 90.5]
     smooth = [90.4, 91.6, 89.3, 91.1]  # each seed's run 0.3-0.6 above SGD's
-    trials(tmp_path, "sgd/weight_decay=0.001", sgd)
-    trials(tmp_path, "smooth/b=0.5", smooth, anneal="laplace", b=0.5)
-    for seed, final in zip((7, 8, 9), (90.6, 90.9, 89.8), strict=True):  # other seeds
-        write_run(tmp_path, f"flood/flood=0.02/seed={seed}", flat_curve(final, 10), seed=seed,
-                  flood=0.02)  # fmt: skip
+    confirmed(tmp_path, "sgd/weight_decay=0.001", sgd)
+    confirmed(tmp_path, "smooth/b=0.5", smooth, anneal="laplace", b=0.5)
+    confirmed(tmp_path, "flood/flood=0.02", [90.6, 90.9, 89.8], seeds=(107, 108, 109), flood=0.02)
     report = build_report([tmp_path])
-    rows = {r.configuration.label: r for r in report.comparisons[0].rows}
+    verdict_table, grid_table = report.comparisons
+    rows = {r.configuration.label: r for r in verdict_table.rows}
     smoothed = rows["sgd + smoothing global+local laplace b=0.5 alpha=1"].difference
     assert smoothed == paired(smooth, sgd) and smoothed.test == "paired"
     assert smoothed.p < 0.01 < welch(smooth, sgd).p  # the pairing removes the seeds' spread
     flood = rows["sgd + flood=0.02"].difference
     assert flood == welch([90.6, 90.9, 89.8], sgd) and flood.test == "welch"
+    assert {r.difference.test for r in grid_table.rows if r.difference} == {"welch"}
     text = to_markdown(report)
-    assert "p: the paired t-test on the per-seed differences" in text
-    assert "Welch's t-test (unequal variances) where the seeds differ (sgd + flood=0.02)" in text
-    assert "(95% CI [" in text and "paired p = " in text and "Welch p = " in text
+    verdict = text.split("## Verdict: confirmation runs", 1)[1].split("\n## ", 1)[0]
+    assert "p: the paired t-test on the per-seed differences" in verdict
+    assert (
+        "Welch's t-test (unequal variances) where the seeds do not match one to one "
+        "(sgd + flood=0.02 against sgd)" in verdict
+    )
+    assert f"paired p = {smoothed.p:.3f}" in verdict and "Welch p = " in verdict
+    grid = text.split("## Against", 1)[1].split("\n## ", 1)[0]
+    assert "p: Welch's t-test (unequal variances);" in grid
     _, csv_path = write_report(report, tmp_path / "out")
-    frame = pd.read_csv(csv_path).set_index("method")
+    frame = pd.read_csv(csv_path)
+    frame = frame[frame["stage"] == "confirm"].set_index("method")
     assert frame["test"]["sgd + flood=0.02"] == "welch"
     assert frame["test"]["sgd + smoothing global+local laplace b=0.5 alpha=1"] == "paired"
     # --test welch: every row unpaired
@@ -252,23 +269,25 @@ def test_cli_test_option_is_checked(tmp_path, capsys):
     assert not (tmp_path / "report.md").exists()
 
 
-@pytest.mark.parametrize("done", [3, 5])
+@pytest.mark.parametrize("done", [0, 3, 5])
 def test_an_unfinished_confirmation_says_so_before_its_numbers(tmp_path, done):
     trials(tmp_path, "sgd/weight_decay=0.001", [90.0])
     trials(tmp_path, "sam/rho=0.05", [90.5], step_rule="sam")
     for seed in range(100, 105):
         write_run(tmp_path, f"confirm/sgd/weight_decay=0.001/seed={seed}", flat_curve(90.0, 10),
                   seed=seed)  # fmt: skip
-        if seed < 100 + done:
-            write_run(tmp_path, f"confirm/sam/rho=0.05/seed={seed}", flat_curve(90.4, 10),
-                      seed=seed, step_rule="sam")  # fmt: skip
+        # SAM's seeds past `done` are still training (an epoch in, no summary yet)
+        write_run(tmp_path, f"confirm/sam/rho=0.05/seed={seed}", flat_curve(90.4, 10 if
+                  seed < 100 + done else 1), seed=seed, step_rule="sam", epochs=10,
+                  status="completed" if seed < 100 + done else "running")  # fmt: skip
     record = {"recipe": "t", "seeds": [100, 101, 102, 103, 104], "groups": []}
     (tmp_path / "confirm" / "selection.json").write_text(json.dumps(record))
     text = to_markdown(build_report([tmp_path]))
     verdict = text.split("## Verdict: confirmation runs", 1)[1].split("\n## ", 1)[0]
     line = (
         "**Unfinished**: the sweep planned 5 fresh seeds per winner (selection.json); completed "
-        "so far: sam 3. Every number below is provisional until the confirmation is complete."
+        f"so far: sam {done}. Every number below is provisional until the confirmation is "
+        "complete."
     )
     assert (line in verdict) == (done < 5)
     header = text.split("\n## ", 1)[0]  # before any table
@@ -276,9 +295,28 @@ def test_an_unfinished_confirmation_says_so_before_its_numbers(tmp_path, done):
     assert "Unfinished" not in text.split("## Against", 1)[1]  # the grid never says it
 
 
+def test_a_diverged_seed_is_final_and_a_winner_without_runs_is_not(tmp_path):
+    """A diverged confirmation run is final (listed, not counted): the confirmation is
+    finished. A winner the sweep chose that has no run here yet leaves it unfinished."""
+    trials(tmp_path, "sgd/weight_decay=0.001", [90.0])
+    for seed in range(100, 103):
+        write_run(tmp_path, f"confirm/sgd/weight_decay=0.001/seed={seed}", flat_curve(90.0, 10),
+                  seed=seed, status="diverged" if seed == 102 else "completed")  # fmt: skip
+    groups = [{"variant": "sgd", "winner": "sgd/weight_decay=0.001"}]
+    record = {"recipe": "t", "seeds": [100, 101, 102], "groups": groups}
+    (tmp_path / "confirm" / "selection.json").write_text(json.dumps(record))
+    assert "unfinished" not in to_markdown(build_report([tmp_path])).lower()
+    groups.append({"variant": "sam", "winner": "sam/rho=0.05"})
+    (tmp_path / "confirm" / "selection.json").write_text(json.dumps(record))
+    header = to_markdown(build_report([tmp_path])).split("\n## ", 1)[0]
+    assert "**The confirmation is unfinished**" in header
+
+
 def test_declared_contrasts_join_the_verdicts_holm_family(tmp_path):
-    """F-GR against B-GR as the recipe declared: Welch on the two confirmed winners, Holm over
-    the table's baseline comparisons and the contrast, a table and a sentence of its own."""
+    """F-GR against B-GR as the recipe declared: paired over the two confirmed winners' seeds,
+    Holm over the table's baseline comparisons and the contrast, a table and a sentence of its
+    own; a declared pair the table already compares is not counted twice, and one no table can
+    test is listed with why."""
     sgd = [90.0, 90.2, 90.1, 89.9, 90.3]
     forward = [91.0, 91.3, 91.1, 90.9, 91.2]
     backward = [90.1, 90.4, 90.0, 90.2, 90.3]
@@ -290,7 +328,8 @@ def test_declared_contrasts_join_the_verdicts_holm_family(tmp_path):
         for seed, final in enumerate(finals, start=100):
             write_run(tmp_path, f"confirm/{name}/seed={seed}", flat_curve(final, 10), seed=seed,
                       **fields)  # fmt: skip
-    record = {"recipe": "t", "groups": [], "contrasts": [["gr-forward", "gr-backward"]]}
+    declared = [["gr-forward", "gr-backward"], ["sgd", "gr-forward"], ["gr-forward", "sam"]]
+    record = {"recipe": "t", "groups": [], "contrasts": declared}
     (tmp_path / "confirm" / "selection.json").write_text(json.dumps(record))
     report = build_report([tmp_path])
     verdict_table = report.comparisons[0]
@@ -304,12 +343,18 @@ def test_declared_contrasts_join_the_verdicts_holm_family(tmp_path):
     assert sorted(r.holm_p for r in verdict_table.rows[1:]) == pytest.approx(sorted(adjusted[:2]))
     text = to_markdown(report)
     assert (
-        "Holm: adjusted over the 3 comparisons of this table and its 1 declared head-to-head "
-        "comparison below" in text
+        "Holm: adjusted over 3 comparisons: 2 in this table and 1 declared head-to-head below"
+        in text
     )
     (row,) = table(text, "Head to head, as the recipe declared")
     assert row["variant"].startswith("gr-forward (") and row["against"].startswith("gr-backward (")
-    assert row["p (Holm)"] == f"{adjusted[2]:.3f}" or row["p (Holm)"].startswith("<")
+    assert row["p (Holm)"] == p_value(adjusted[2])
+    untested = {r["pair"]: r["why"] for r in table(text, "Declared head-to-head comparisons")}
+    assert untested == {
+        "sgd against gr-forward": "the verdict table already compares them (a variant and its "
+        "own baseline)",
+        "gr-forward against sam": "no completed confirmation run of sam among these runs",
+    }
     head = text.split("## Head to head", 1)[1].split("\n## ", 1)[0]
     assert "gr-forward (" in head and "is better than gr-backward (" in head
     write_report(report, tmp_path / "out")

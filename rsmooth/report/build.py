@@ -10,7 +10,7 @@ from typing import Any
 
 from rsmooth.errors import ConfigError, RsmoothError
 from rsmooth.report.aggregate import CONFIRM, METRICS, SELECT_SPLITS, Configuration, group_runs
-from rsmooth.report.compare import Comparison, compare
+from rsmooth.report.compare import Comparison, compare, untested_contrasts
 from rsmooth.report.paper import PaperTable, paper_tables
 from rsmooth.report.stats import INTERVALS, PAIRED, TESTS
 from rsmooth.runfolder import COMPLETED, STATUSES, Run, read_results
@@ -32,6 +32,7 @@ class Report:
     comparisons: list[Comparison]
     tables: list[PaperTable]
     selections: list[dict[str, Any]]  # the sweeps' own records of their confirmation choice
+    untested: list[tuple[tuple[str, str], str]]  # declared contrasts no table tests, and why
 
     @property
     def confirmed(self) -> bool:
@@ -83,6 +84,8 @@ def build_report(
         )
     configurations = group_runs(runs, roots)
     selections = _selections(roots)
+    declared = declared_contrasts(selections)
+    comparisons = compare(configurations, metric, select, declared, test)
     return Report(
         roots=roots,
         metric=metric,
@@ -93,11 +96,19 @@ def build_report(
         test=test,
         runs=runs,
         configurations=configurations,
-        comparisons=compare(configurations, metric, select, declared_contrasts(selections), test),
+        comparisons=comparisons,
         tables=paper_tables(
             [c for c in configurations if c.stage != CONFIRM], metric, select, paper
         ),
         selections=selections,
+        untested=untested_contrasts(comparisons, declared),
+    )
+
+
+def planned_winners(selections: list[dict[str, Any]]) -> int:
+    """How many winners the sweeps chose for confirmation (selection.json's groups)."""
+    return sum(
+        1 for record in selections for group in record.get("groups") or [] if group.get("winner")
     )
 
 

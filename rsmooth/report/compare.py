@@ -16,7 +16,12 @@ compared with it. Holm's adjustment runs over every comparison of one table.
 Contrasts: a recipe may declare head-to-head comparisons of its variants before any run
 (``confirm.contrasts``, e.g. F-GR against B-GR; the sweep records them in selection.json). In a
 confirmation table that holds both variants' winners, each is tested like a baseline
-comparison and joins the table's Holm family.
+comparison and joins the table's Holm family; a pair the table already compares (a variant
+and its own baseline) is not counted twice, and a pair no table can test is listed with why.
+
+The test: in a confirmation table, paired over the seeds where both sides completed the same
+ones (rsmooth.report.stats); in the grid, whose winners were chosen on those very seeds,
+Welch's, as the supplement it is.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from rsmooth.report.aggregate import (
     sort_key,
 )
 from rsmooth.report.selection import Certainty, Detectable, certainty, detectable
-from rsmooth.report.stats import PAIRED, Difference, holm, paired, welch
+from rsmooth.report.stats import PAIRED, WELCH, Difference, holm, paired, welch
 
 Context = tuple[str, ...]
 
@@ -98,6 +103,7 @@ class Comparison:
     rows: list[Row]  # the baseline first
     detectable: Detectable | None = None  # confirmation tables: the smallest detectable Δ
     contrasts: list[Contrast] = dataclasses.field(default_factory=list)  # confirmation only
+    members: list[Configuration] = dataclasses.field(default_factory=list)  # n = 0 ones too
 
 
 def compare(
@@ -108,10 +114,11 @@ def compare(
     test: str = PAIRED,
 ) -> list[Comparison]:
     """Per stage and context: select the best configuration of each method kind on ``select``
-    by ``metric``, and compare its test-split ``metric`` with its baseline's (``test``:
-    paired over shared seeds, else Welch; or Welch throughout), and with an SGD baseline of
-    equal compute where it costs more; in confirmation tables, also the declared ``contrasts``
-    (variant against variant). Holm-adjusted per table."""
+    by ``metric``, and compare its test-split ``metric`` with its baseline's (confirmation
+    tables: ``test``, paired over shared seeds else Welch, or Welch throughout; the grid:
+    Welch), and with an SGD baseline of equal compute where it costs more; in confirmation
+    tables, also the declared ``contrasts`` (variant against variant). Holm-adjusted per
+    table."""
     grid = [c for c in configurations if c.stage == GRID]
     tables: list[Comparison] = []
     for stage in (CONFIRM, GRID):
@@ -125,25 +132,90 @@ def compare(
             if ctx not in sgd:
                 continue
             pools = {c.key: _pool(c, members, grid, stage) for c in chosen[ctx]}
+            stage_test = test if stage == CONFIRM else WELCH
             rows = [
-                _row(c, chosen[ctx], sgd, pools[c.key], metric, select, test) for c in chosen[ctx]
+                _row(c, chosen[ctx], sgd, pools[c.key], metric, select, stage_test)
+                for c in chosen[ctx]
             ]
-            heads = _contrasts(chosen[ctx], contrasts, metric, test) if stage == CONFIRM else []
-            tables.append(_table(stage, sgd[ctx], rows, metric, heads, test))
+            heads = []
+            if stage == CONFIRM:
+                heads = _contrasts(chosen[ctx], rows, contrasts, metric, stage_test)
+            table = _table(stage, sgd[ctx], rows, metric, heads, stage_test)
+            tables.append(dataclasses.replace(table, members=members))
     return tables
 
 
+def _by_variant(configurations: list[Configuration]) -> dict[str, list[Configuration]]:
+    found: dict[str, list[Configuration]] = {}
+    for c in configurations:
+        if c.variant is not None:
+            found.setdefault(c.variant, []).append(c)
+    return found
+
+
+def _compared(rows: list[Row]) -> set[frozenset[str]]:
+    """The pairs of configurations (by key) a table already tests: each row against its
+    baseline and its equal-compute twin."""
+    return {
+        frozenset((r.configuration.key, v.baseline.key))
+        for r in rows
+        for v in (r.versus, r.equal)
+        if v is not None
+    }
+
+
 def _contrasts(
-    chosen: list[Configuration], declared: Sequence[tuple[str, str]], metric: str, test: str
+    chosen: list[Configuration],
+    rows: list[Row],
+    declared: Sequence[tuple[str, str]],
+    metric: str,
+    test: str,
 ) -> list[Contrast]:
-    """The declared pairs whose two variants both have a confirmed winner here."""
-    by_variant = {c.variant: c for c in chosen if c.variant is not None}
+    """The declared pairs whose two variants each have one confirmed winner here and which the
+    table does not already compare."""
+    by_variant, compared = _by_variant(chosen), _compared(rows)
     found = []
     for first, second in declared:
-        a, b = by_variant.get(first), by_variant.get(second)
-        if a is not None and b is not None:
+        mine, theirs = by_variant.get(first, []), by_variant.get(second, [])
+        if len(mine) != 1 or len(theirs) != 1:
+            continue  # untested_contrasts says why
+        a, b = mine[0], theirs[0]
+        if frozenset((a.key, b.key)) not in compared:
             found.append(Contrast(a, Versus(b, difference(a, b, metric, test))))
     return found
+
+
+def untested_contrasts(
+    comparisons: list[Comparison], declared: Sequence[tuple[str, str]]
+) -> list[tuple[tuple[str, str], str]]:
+    """Each declared pair that no confirmation table tests as a contrast, with why."""
+    confirm = [c for c in comparisons if c.stage == CONFIRM]
+    tested = {
+        (h.configuration.variant, h.versus.baseline.variant) for c in confirm for h in c.contrasts
+    }
+    found = []
+    for pair in declared:
+        if pair in tested:
+            continue
+        found.append((pair, _why_untested(pair, confirm)))
+    return found
+
+
+def _why_untested(pair: tuple[str, str], confirm: list[Comparison]) -> str:
+    first, second = pair
+    for table in confirm:
+        by_variant = _by_variant([r.configuration for r in table.rows])
+        mine, theirs = by_variant.get(first, []), by_variant.get(second, [])
+        if mine and theirs:
+            if len(mine) > 1 or len(theirs) > 1:
+                many = first if len(mine) > 1 else second
+                return f"{many} has several confirmed winners in one table: which one is ambiguous"
+            return "the verdict table already compares them (a variant and its own baseline)"
+    present = {c.variant for table in confirm for r in table.rows if (c := r.configuration)}
+    missing = [name for name in pair if name not in present]
+    if missing:
+        return f"no completed confirmation run of {missing[0]} among these runs"
+    return "their winners are in different verdict tables (other epochs, data or protocol)"
 
 
 def difference(a: Configuration, b: Configuration, metric: str, test: str = PAIRED) -> Difference:

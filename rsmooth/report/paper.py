@@ -6,12 +6,12 @@ same on a fraction of it; Table 3: the (model, data) pairs of the paper's Table 
 runs of a protocol train with the paper's loss (MSE on softmax outputs, which residual
 smoothing requires): a group on another loss (the AGR and GR recipes' cross-entropy) is another
 experiment, not the paper's table with rows missing, and its runs are shown under All
-configurations only; an unfinished reproduction (its SGD rows done first) keeps its table. Each
-table
-row is one configuration: for a grid (the smoothing scale b, alpha, weight decay) the best of
-the grid by the report's metric, as the paper reports "the best of the grid" (docs/methods.md
-§2). A row whose runs depart from the paper's protocol (epochs, trials, batch size, schedule,
-weight decay, a held-out split, ...) says how, and is never shown as ours - paper.
+configurations only; an unfinished reproduction (its SGD rows done first) keeps its table.
+Each table row is one configuration: for a grid (the smoothing scale b, alpha, weight decay)
+the best of the grid by the report's metric, as the paper reports "the best of the grid"
+(docs/methods.md §2). A row whose runs depart from the paper's protocol (epochs, trials, batch
+size, schedule, weight decay, a held-out split, ...) says how, and is never shown as ours -
+paper.
 """
 
 from __future__ import annotations

@@ -13,7 +13,12 @@ from rsmooth.report.labels import fmt, setting_fields
 from rsmooth.report.paper import PaperTable
 from rsmooth.report.records import csv_records
 from rsmooth.report.text import COST_HEADER, Section, accuracy, cost_cells, signed
-from rsmooth.report.verdict import comparison_section, contrasts_section, unfinished_line
+from rsmooth.report.verdict import (
+    comparison_section,
+    confirmation_unfinished,
+    contrasts_section,
+    untested_section,
+)
 from rsmooth.runfolder import COMPLETED, FOREIGN, STATUSES, UNREADABLE, Run, atomic_write_bytes
 
 FORMATS = ("md", "csv", "latex")
@@ -47,7 +52,7 @@ def header_lines(report: Report) -> list[str]:
             "fresh seeds by the sweep, so no number below it was used to choose it. The grid "
             "follows as a supplement."
         )
-        if any(unfinished_line(report, c) for c in report.comparisons):
+        if confirmation_unfinished(report):
             lines.append(
                 "**The confirmation is unfinished**: some winners have fewer completed fresh "
                 "seeds than the sweep planned (the verdict table says which); its numbers are "
@@ -186,7 +191,7 @@ def sections(report: Report) -> list[Section]:
     found: list[Section | None] = []
     for comparison in confirm:
         found += [comparison_section(report, comparison), contrasts_section(report, comparison)]
-    found.append(selections_section(report))
+    found += [untested_section(report), selections_section(report)]
     found += [comparison_section(report, c) for c in grid]
     found += [paper_section(t, report) for t in report.tables]
     found += [configurations_section(report), not_counted_section(report)]

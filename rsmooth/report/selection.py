@@ -94,7 +94,9 @@ def detectable(
     sizes = [(a.n, b.n) for a, b in pairs]
     seeds = [shared_seeds(a, b) if test == PAIRED else None for a, b in pairs]
     if all(s is not None for s in seeds):
-        gaps = [_per_seed_differences(a, b, metric) for a, b in pairs]
+        gaps = [
+            [g for g in _per_seed_differences(a, b, metric) if math.isfinite(g)] for a, b in pairs
+        ]
         sd, _ = pooled_sd(gaps)
         differences = [detectable_paired_difference(sd, len(g), ALPHA, POWER) for g in gaps]
         return Detectable(differences, sd, sum(len(g) >= 2 for g in gaps), sizes, paired=True)

@@ -96,8 +96,8 @@ def paired(a: Sequence[float], b: Sequence[float]) -> Difference:
         raise ValueError(f"paired trials must match one to one ({len(a)} against {len(b)})")
     delta = (math.fsum(a) / len(a) - math.fsum(b) / len(b)) if a else math.nan
     differences = [x - y for x, y in zip(a, b, strict=True)]
-    if len(a) < 2 or summarize(differences).std == 0:
-        return Difference(delta, math.nan, math.nan, math.nan, math.nan, PAIRED)
+    if len(a) < 2 or summarize(differences).std == 0:  # df says which: < 1, one pair
+        return Difference(delta, math.nan, math.nan, math.nan, float(len(a) - 1), PAIRED)
     result = stats.ttest_rel(a, b)
     interval = result.confidence_interval(0.95)
     return Difference(

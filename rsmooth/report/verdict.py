@@ -21,6 +21,7 @@ from rsmooth.report.text import (
     p_value,
     signed,
 )
+from rsmooth.runfolder import DIVERGED
 
 if TYPE_CHECKING:
     from rsmooth.report.build import Report
@@ -63,13 +64,20 @@ def planned_trials(report: Report) -> int | None:
     return counts.pop() if len(counts) == 1 else None
 
 
+def pending(configuration: Configuration, planned: int) -> int:
+    """Its planned fresh seeds not yet final: neither completed nor diverged (a diverged run
+    is final, listed under Runs not counted; a failed one is retried by the sweep)."""
+    return max(0, planned - configuration.n - configuration.count(DIVERGED))
+
+
 def unfinished_line(report: Report, comparison: Comparison) -> list[str]:
-    """A confirmation with fewer completed trials than the sweep planned says so first: its
-    numbers are a stage of an unfinished experiment, not its verdict."""
+    """A confirmation with planned seeds still to run says so first: its numbers are a stage
+    of an unfinished experiment, not its verdict. Every winner of the table counts, one
+    without a completed run too."""
     planned = planned_trials(report)
     if comparison.stage != CONFIRM or planned is None:
         return []
-    short = [r.configuration for r in comparison.rows if r.configuration.n < planned]
+    short = [c for c in comparison.members if pending(c, planned)]
     if not short:
         return []
     sides = ", ".join(f"{c.variant or c.label} {c.n}" for c in short)
@@ -78,6 +86,20 @@ def unfinished_line(report: Report, comparison: Comparison) -> list[str]:
         f"(selection.json); completed so far: {sides}. Every number below is provisional until "
         "the confirmation is complete."
     ]
+
+
+def confirmation_unfinished(report: Report) -> bool:
+    """Some winner has planned seeds still to run, or has no run here at all (fewer winners
+    with runs than selection.json chose)."""
+    from rsmooth.report.build import planned_winners
+
+    planned = planned_trials(report)
+    if planned is None:
+        return False
+    confirmed = [c for c in report.configurations if c.stage == CONFIRM]
+    return len(confirmed) < planned_winners(report.selections) or any(
+        pending(c, planned) for c in confirmed
+    )
 
 
 def _other_baselines(comparison: Comparison) -> bool:
@@ -158,21 +180,42 @@ def contrasts_section(report: Report, comparison: Comparison) -> Section | None:
         "Declared by the recipe before any run (confirm.contrasts, recorded in "
         "selection.json): each variant's confirmed winner against another's, tested as the "
         "verdict table's rows; "
-        f"Holm: adjusted together with the verdict table above ({tests_in(comparison)} "
-        "comparisons in all)."
+        "Holm: adjusted together with the verdict table above "
+        f"({_plural(tests_in(comparison), 'comparison')} in all)."
     ]
     title = "Head to head, as the recipe declared (" + _title(report, comparison).split("(", 1)[1]
     return Section(title, header, rows, notes, sentences)
 
 
+def untested_section(report: Report) -> Section | None:
+    """The declared contrasts no confirmation table could test, and why: a declaration is
+    never dropped in silence."""
+    if not report.untested:
+        return None
+    rows = [[f"{a} against {b}", why] for (a, b), why in report.untested]
+    notes = ["Declared by the recipe (confirm.contrasts) but not in any Holm family above."]
+    return Section("Declared head-to-head comparisons not tested", ["pair", "why"], rows, notes)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
 def _differences(comparison: Comparison) -> list[tuple[str, Difference]]:
-    """Every tested difference of the table (and its contrasts), with the row it belongs to."""
+    """Every tested difference of the table (and its contrasts), named "row against its
+    baseline" (undefined ones too: which test would have run)."""
     found = []
     for row in comparison.rows:
         for versus in (row.versus, row.equal):
-            if versus is not None:  # undefined ones too: which test would have run
-                found.append((row.configuration.label, versus.difference))
-    found += [(h.configuration.label, h.versus.difference) for h in comparison.contrasts]
+            if versus is not None:
+                name = f"{row.configuration.label} against {versus.baseline.label}"
+                if versus is row.equal:
+                    name += f" at {fmt(versus.baseline.config.get('epochs'))} epochs"
+                found.append((name, versus.difference))
+    found += [
+        (f"{_side(h.configuration)} against {_side(h.versus.baseline)}", h.versus.difference)
+        for h in comparison.contrasts
+    ]
     return found
 
 
@@ -191,12 +234,18 @@ def _test_text(comparison: Comparison) -> str:
     if PAIRED not in tests:
         return welch_text
     unpaired = ", ".join(dict.fromkeys(label for label, d in found if d.test != PAIRED))
-    return f"{paired_text}; {welch_text} where the seeds differ ({unpaired})"
+    return f"{paired_text}; {welch_text} where the seeds do not match one to one ({unpaired})"
 
 
-def _with_contrasts(comparison: Comparison) -> str:
-    n = len(comparison.contrasts)
-    return f" and its {n} declared head-to-head comparison{'s' * (n != 1)} below" if n else ""
+def _family(comparison: Comparison) -> str:
+    """Holm's family in words: this table's comparisons, and its declared contrasts."""
+    n, total = len(comparison.contrasts), tests_in(comparison)
+    if not n:
+        return f"the {_plural(total, 'comparison')} of this table"
+    return (
+        f"{_plural(total, 'comparison')}: {total - n} in this table and "
+        f"{n} declared head-to-head below"
+    )
 
 
 def _side(c: Configuration) -> str:
@@ -209,8 +258,8 @@ def _notes(comparison: Comparison, metric: str) -> list[str]:
         return ["The baseline alone: no method of this context to compare with it."]
     notes = [
         f"Δ: the method's {metric} averaged over its trials minus its baseline's, with the 95% "
-        f"interval of the difference; p: {_test_text(comparison)}; Holm: adjusted over the "
-        f"{tests} comparisons of this table{_with_contrasts(comparison)}; searched: "
+        f"interval of the difference; p: {_test_text(comparison)}; Holm: adjusted over "
+        f"{_family(comparison)}; searched: "
         f"configurations the choice was made among (for confirmed runs: the grid's, of the "
         f"same variant)."
     ]
@@ -246,8 +295,8 @@ def _amount(difference: Difference, holm_p: float) -> str:
 def _why_none(difference: Difference) -> str:
     """Why a difference has no test: a side with one trial (or one shared seed), or trials
     without spread (paired: the same difference at every seed)."""
-    if difference.test == PAIRED:
-        return "fewer than 2 shared seeds, or the same difference at every seed"
+    if difference.test == PAIRED and difference.df >= 1:
+        return "the same difference at every seed"
     return "too few trials"
 
 
@@ -358,8 +407,8 @@ def detectable_line(found: Detectable) -> str:
         return (
             f"Smallest difference this confirmation could detect: {amount} (two-sided paired "
             f"t-test, α = {DETECT_ALPHA:g}, power {POWER:g}; SD of the per-seed differences "
-            f"{found.sd:.2f} pooled over its {found.pooled} comparisons; seeds per comparison "
-            f"{seeds})."
+            f"{found.sd:.2f} pooled over its {_plural(found.pooled, 'comparison')}; seeds per "
+            f"comparison {seeds})."
         )
     return (
         f"Smallest difference this confirmation could detect: {amount} (two-sided t-test, "

@@ -58,12 +58,15 @@ def cost_line(statuses: list[RunStatus], out_dir: Path) -> str:
     if cost.runs_left == 0:
         return "cost: nothing left to run"
     line = f"cost: {cost.runs_left} runs to run, {cost.epochs_left} epochs"
-    scaled = (
-        f" ({cost.runs_scaled} of them scaled from another step rule's measured speed by "
-        "gradient evaluations per step; double backprop costs more than its count)"
-        if cost.runs_scaled
-        else ""
-    )
+    scaled = ""
+    if cost.runs_scaled:
+        floor = (
+            "; double backprop costs more than its count" if "gr-db" in cost.scaled_rules else ""
+        )
+        scaled = (
+            f" ({cost.runs_scaled} of them scaled from another step rule's measured speed by "
+            f"gradient evaluations per step{floor})"
+        )
     if cost.runs_measured == cost.runs_left:
         return line + f", about {hours(cost.seconds)} on one worker" + scaled
     if cost.runs_measured:

@@ -24,6 +24,7 @@ from rsmooth.sweep.state import RunStatus
 
 CostKey = tuple[Any, ...]
 COST_FIELDS = ("model", "data", "subset", "holdout", "val_start", "batch_size", "step_rule")
+ONE_PASS = "plain"  # the step rule whose measured speed prices the others best
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class CostEstimate:
     seconds: float  # for the runs with a measurement
     runs_measured: int  # runs left whose seconds are known (measured or scaled)
     runs_scaled: int = 0  # of those, the ones priced from another step rule's speed
+    scaled_rules: tuple[str, ...] = ()  # their step rules
 
 
 def cost_key(cfg: dict[str, Any], device: str) -> CostKey:
@@ -70,21 +72,24 @@ def scaled_seconds_per_epoch(
     measured: dict[CostKey, float], cfg: dict[str, Any], device: str
 ) -> float | None:
     """Seconds per epoch of a run whose step rule is not measured, from the measured runs that
-    differ from it only in the step rule, times the ratio of gradient evaluations per step (the
-    median over those rules); None when there is none or a rule declares no count."""
+    differ from it only in the step rule, times the ratio of gradient evaluations per step:
+    from the one-pass rule where it is measured (its count is its cost), else the median over
+    the rules measured; None when there is none or a rule declares no count."""
     from rsmooth.identity import gradient_evaluations
 
     wanted = gradient_evaluations(cfg)
     rule_at = COST_FIELDS.index("step_rule")
     key = cost_key(cfg, device)
-    estimates = []
+    estimates: dict[str, float] = {}
     for other, per_epoch in measured.items():
         if other[:rule_at] + other[rule_at + 1 :] != key[:rule_at] + key[rule_at + 1 :]:
             continue
         count = gradient_evaluations({"step_rule": other[rule_at]})
         if wanted is not None and count:
-            estimates.append(per_epoch * wanted / count)
-    return statistics.median(estimates) if estimates else None
+            estimates[str(other[rule_at])] = per_epoch * wanted / count
+    if ONE_PASS in estimates:
+        return estimates[ONE_PASS]
+    return statistics.median(estimates.values()) if estimates else None
 
 
 def estimate_cost(statuses: list[RunStatus], out_dir: Path) -> CostEstimate:
@@ -92,6 +97,7 @@ def estimate_cost(statuses: list[RunStatus], out_dir: Path) -> CostEstimate:
     devices: dict[str, str] = {}
     left = [s for s in statuses if s.epochs_left > 0]
     seconds, runs_measured, runs_scaled = 0.0, 0, 0
+    scaled_rules: dict[str, None] = {}
     for status in left:
         cfg = status.run.config
         if cfg.device not in devices:
@@ -100,9 +106,13 @@ def estimate_cost(statuses: list[RunStatus], out_dir: Path) -> CostEstimate:
         per_epoch = measured.get(cost_key(fields, devices[cfg.device]))
         if per_epoch is None:
             per_epoch = scaled_seconds_per_epoch(measured, fields, devices[cfg.device])
-            runs_scaled += per_epoch is not None
+            if per_epoch is not None:
+                runs_scaled += 1
+                scaled_rules[str(cfg.step_rule)] = None
         if per_epoch is not None:
             seconds += per_epoch * status.epochs_left
             runs_measured += 1
     epochs_left = sum(s.epochs_left for s in left)
-    return CostEstimate(len(left), epochs_left, seconds, runs_measured, runs_scaled)
+    return CostEstimate(
+        len(left), epochs_left, seconds, runs_measured, runs_scaled, tuple(scaled_rules)
+    )
