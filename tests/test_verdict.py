@@ -41,6 +41,12 @@ def table(text: str, title: str) -> list[dict[str, str]]:
     ]
 
 
+def verdict_of(root: Path, **options) -> str:
+    """The report's confirmation verdict section (table, notes, sentences) as Markdown."""
+    text = to_markdown(build_report([root], **options))
+    return text.split("## Verdict: confirmation runs", 1)[1].split("\n## ", 1)[0]
+
+
 GRID = "Against the SGD baseline (grid, best on val; model=resnet20"
 SGD = [90.0, 90.1, 89.9]
 SAM = [91.0, 91.1, 90.9]
@@ -189,26 +195,24 @@ def test_a_confirmation_says_the_smallest_difference_it_could_detect(tmp_path):
                   seed=seed, weight_decay=1e-3)  # fmt: skip
         write_run(tmp_path, f"confirm/smooth/b=0.5/seed={seed}", flat_curve(b, 10), seed=seed,
                   anneal="laplace", b=0.5)  # fmt: skip
-    text = to_markdown(build_report([tmp_path], test="welch"))
     sd, _ = pooled_sd([sgd, smooth])
     smallest = detectable_difference(sd, 5, 5)
-    verdict = text.split("## Verdict: confirmation runs", 1)[1].split("\n## ", 1)[0]
+    verdict = verdict_of(tmp_path, test="welch")
     assert (
         f"Smallest difference this confirmation could detect: {smallest:.2f} points (two-sided "
         f"t-test, α = 0.05, power 0.8; seed-to-seed SD {sd:.2f} pooled over its 2 "
         "configurations; trials per side 5 vs 5)."
     ) in verdict
     # paired over the seeds both sides ran (the default): the SD of the per-seed differences
-    text = to_markdown(build_report([tmp_path]))
     gaps = [b - a for a, b in zip(sgd, smooth, strict=True)]
     sd_gaps, _ = pooled_sd([gaps])
     smallest = detectable_paired_difference(sd_gaps, 5)
-    verdict = text.split("## Verdict: confirmation runs", 1)[1].split("\n## ", 1)[0]
     assert (
         f"Smallest difference this confirmation could detect: {smallest:.2f} points (two-sided "
         f"paired t-test, α = 0.05, power 0.8; SD of the per-seed differences {sd_gaps:.2f} "
         "pooled over its 1 comparison; seeds per comparison 5)."
-    ) in verdict
+    ) in verdict_of(tmp_path)
+    text = to_markdown(build_report([tmp_path]))
     assert "Smallest difference" not in text.split("## Against", 1)[1]  # the grid: no line
 
 
