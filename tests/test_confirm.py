@@ -138,6 +138,18 @@ def test_declared_contrasts_are_recorded_with_the_choice(tmp_path):
     assert "contrasts" not in json.loads((tmp_path / "plain/confirm/selection.json").read_text())
 
 
+def test_a_dry_run_lists_the_declared_contrasts(tmp_path, capsys):
+    from tests.cli import invoke
+
+    path = tmp_path / "declared.yaml"
+    declared = dict(RECIPE, confirm=dict(RECIPE["confirm"], contrasts=[["smooth", "sgd"]]))
+    path.write_text(json.dumps(declared))  # JSON is YAML
+    result = invoke(["sweep", path, "--out", tmp_path / "out", "--dry-run"], capsys)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "declared head-to-head comparisons (report tests them): smooth against sgd" in text
+
+
 @pytest.mark.parametrize(
     "contrasts, needle",
     [

@@ -356,6 +356,9 @@ def _show_dry_run(console: Any, plan: Plan, standing: Standing, execution: Execu
     elif confirm is not None:
         per = f"{confirm.trials} fresh seeds from {confirm.first_seed}"
         console.print(f"confirmation: each variant's winner on {per}; {standing.confirm_note}")
+    if confirm is not None and confirm.contrasts:
+        pairs = ", ".join(f"{a} against {b}" for a, b in confirm.contrasts)
+        console.print(f"declared head-to-head comparisons (report tests them): {pairs}")
     for note in restart_notes(standing.statuses):
         _say(console, note)
     mix = _engine_mix(standing, execution)
