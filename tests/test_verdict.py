@@ -290,8 +290,8 @@ def test_an_unfinished_confirmation_says_so_before_its_numbers(tmp_path, done):
     verdict = text.split("## Verdict: confirmation runs", 1)[1].split("\n## ", 1)[0]
     line = (
         "**Unfinished**: the sweep planned 5 fresh seeds per winner (selection.json); completed "
-        f"so far: sam {done}. Every number below is provisional until the confirmation is "
-        "complete."
+        f"so far: sam {done}. The numbers of this table are provisional until the confirmation "
+        "is complete."
     )
     assert (line in verdict) == (done < 5)
     header = text.split("\n## ", 1)[0]  # before any table

@@ -83,8 +83,8 @@ def unfinished_line(report: Report, comparison: Comparison) -> list[str]:
     sides = ", ".join(f"{c.variant or c.label} {c.n}" for c in short)
     return [
         f"**Unfinished**: the sweep planned {planned} fresh seeds per winner "
-        f"(selection.json); completed so far: {sides}. Every number below is provisional until "
-        "the confirmation is complete."
+        f"(selection.json); completed so far: {sides}. The numbers of this table are "
+        "provisional until the confirmation is complete."
     ]
 
 
