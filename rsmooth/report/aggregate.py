@@ -193,3 +193,16 @@ def shared_seeds(a: Configuration, b: Configuration) -> list[Any] | None:
     if set(mine) != set(theirs):
         return None
     return sorted(mine, key=repr)
+
+
+def paired_values(
+    a: Configuration, b: Configuration, metric: str
+) -> tuple[list[float], list[float]] | None:
+    """``metric`` of both sides matched seed by seed (shared_seeds' order); None where the
+    sides did not complete the same seeds once each."""
+    seeds = shared_seeds(a, b)
+    if seeds is None:
+        return None
+    mine = dict(zip(a.seeds, a.values(metric), strict=True))
+    theirs = dict(zip(b.seeds, b.values(metric), strict=True))
+    return [mine[s] for s in seeds], [theirs[s] for s in seeds]

@@ -40,7 +40,7 @@ from rsmooth.report.aggregate import (
     baseline_context,
     best,
     is_baseline,
-    shared_seeds,
+    paired_values,
     sort_key,
 )
 from rsmooth.report.selection import Certainty, Detectable, certainty, detectable
@@ -222,12 +222,10 @@ def difference(a: Configuration, b: Configuration, metric: str, test: str = PAIR
     """mean(a) - mean(b) of ``metric``: the paired t-test over the seeds when ``test`` is
     paired and both sides completed the same seeds, once each (every method at one seed draws
     the same images, split and initialization); Welch's test otherwise."""
-    seeds = shared_seeds(a, b) if test == PAIRED else None
-    if seeds is None:
+    matched = paired_values(a, b, metric) if test == PAIRED else None
+    if matched is None:
         return welch(a.values(metric), b.values(metric))
-    mine = dict(zip(a.seeds, a.values(metric), strict=True))
-    theirs = dict(zip(b.seeds, b.values(metric), strict=True))
-    return paired([mine[s] for s in seeds], [theirs[s] for s in seeds])
+    return paired(*matched)
 
 
 def _chosen(

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rsmooth.report.aggregate import Configuration, score, shared_seeds
+from rsmooth.report.aggregate import Configuration, paired_values, score
 from rsmooth.report.stats import (
     PAIRED,
     detectable_difference,
@@ -92,10 +92,12 @@ def detectable(
     if not pairs:
         return None
     sizes = [(a.n, b.n) for a, b in pairs]
-    seeds = [shared_seeds(a, b) if test == PAIRED else None for a, b in pairs]
-    if all(s is not None for s in seeds):
+    matched = [paired_values(a, b, metric) if test == PAIRED else None for a, b in pairs]
+    if all(m is not None for m in matched):
         gaps = [
-            [g for g in _per_seed_differences(a, b, metric) if math.isfinite(g)] for a, b in pairs
+            [x - y for x, y in zip(*m, strict=True) if math.isfinite(x - y)]
+            for m in matched
+            if m is not None
         ]
         sd, _ = pooled_sd(gaps)
         differences = [detectable_paired_difference(sd, len(g), ALPHA, POWER) for g in gaps]
@@ -105,8 +107,3 @@ def detectable(
     differences = [detectable_difference(sd, n1, n2, ALPHA, POWER) for n1, n2 in sizes]
     pooled = sum(1 for c in members if c.n >= 2)
     return Detectable(differences, sd, pooled, sizes)
-
-
-def _per_seed_differences(a: Configuration, b: Configuration, metric: str) -> list[float]:
-    theirs = dict(zip(b.seeds, b.values(metric), strict=True))
-    return [value - theirs[seed] for seed, value in zip(a.seeds, a.values(metric), strict=True)]
