@@ -203,6 +203,58 @@ class RunFolder:
             os.fsync(f.fileno())
 
 
+# ----------------------------------------------------------------------------- a sweep's plan
+PLANS = "plans"  # <sweep folder>/plans/<recipe>.json: the grid runs a sweep set out to train
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """The grid a sweep planned (its run names, relative to ``folder``, and their variants), so
+    a reader can tell a finished grid from one cut short: a partial grid's best is chosen among
+    fewer configurations than the recipe searches, which its run folders alone cannot say."""
+
+    recipe: str
+    folder: Path  # the sweep folder the run names are relative to
+    runs: tuple[tuple[str, str | None], ...]  # (run name, variant)
+
+
+def plan_path(out_dir: Path, recipe: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in recipe) or "recipe"
+    return out_dir / PLANS / f"{safe}.json"
+
+
+def write_plan(out_dir: Path, recipe: str, runs: Sequence[tuple[str, str | None]]) -> Path:
+    """Record a sweep's grid before it trains; an identical record is not rewritten (a
+    committed one stays byte for byte)."""
+    record = {"recipe": recipe, "grid": [{"run": name, "variant": v} for name, v in runs]}
+    path = plan_path(out_dir, recipe)
+    data = (strict_json(record) + "\n").encode()
+    if path.is_file() and path.read_bytes() == data:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, data)
+    return path
+
+
+def read_plans(roots: Iterable[Path]) -> list[GridPlan]:
+    """Every sweep plan under the roots, read tolerantly: a damaged one is skipped (a plan
+    only adds a warning; the report stands on the run folders)."""
+    plans = []
+    for root in roots:
+        for path in sorted(Path(root).rglob(f"{PLANS}/*.json")):
+            try:
+                record = json.loads(path.read_text())
+                runs = tuple((str(r["run"]), _text(r.get("variant"))) for r in record["grid"])
+                plans.append(GridPlan(str(record["recipe"]), path.parent.parent, runs))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+    return plans
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 # ----------------------------------------------------------------------------- ownership
 class RunLockedError(RsmoothError):
     """Another process holds the run folder's lock (it is training that run)."""

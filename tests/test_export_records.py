@@ -22,6 +22,8 @@ def sweep_folder(root: Path) -> Path:
     write_run(root, "sgd/weight_decay=0.1/seed=0", [50.0], epochs=4, status="running")
     (root / "confirm").mkdir()
     (root / "confirm" / "selection.json").write_text('{"winners": []}\n')
+    (root / "plans").mkdir()
+    (root / "plans" / "tiny.json").write_text('{"recipe": "tiny", "grid": []}\n')
     return root
 
 
@@ -37,7 +39,7 @@ def test_finished_runs_are_copied_as_records_and_nothing_else(tmp_path):
         f"sgd/weight_decay={wd}/seed=0/{name}"
         for wd in ("0.001", "0.01")
         for name in ("config.yaml", "metrics.jsonl", "summary.json")
-    } | {"confirm/selection.json"}
+    } | {"confirm/selection.json", "plans/tiny.json"}
     again = export_records(source, out)  # the same records: nothing to do
     assert again.runs == [] and len(again.same) == 2
 

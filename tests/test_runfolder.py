@@ -31,10 +31,12 @@ from rsmooth.runfolder import (
     is_locked,
     layout_conflict,
     paper_metric,
+    read_plans,
     read_results,
     read_run,
     run_lock,
     strict_json,
+    write_plan,
 )
 from tests.fixtures import flat_curve, write_run
 
@@ -258,3 +260,17 @@ def test_the_engine_of_a_run_names_what_changes_its_arithmetic(tmp_path, environ
     summary = json.loads((run / "summary.json").read_text())
     (run / "summary.json").write_text(json.dumps(dict(summary, environment=environment)))
     assert read_run(run).engine == engine
+
+
+def test_a_sweeps_plan_reads_back_and_an_identical_one_is_not_rewritten(tmp_path):
+    runs = [("sgd/weight_decay=0.001/seed=0", "sgd"), ("lr=0.1/seed=0", None)]
+    path = write_plan(tmp_path / "sweep", "my/recipe", runs)
+    assert path == tmp_path / "sweep" / "plans" / "my_recipe.json"  # a name, never a path
+    (plan,) = read_plans([tmp_path])
+    assert (plan.recipe, plan.folder, plan.runs) == ("my/recipe", tmp_path / "sweep", tuple(runs))
+    before = path.stat().st_mtime_ns
+    time.sleep(0.01)
+    write_plan(tmp_path / "sweep", "my/recipe", runs)  # a committed record stays as it is
+    assert path.stat().st_mtime_ns == before
+    (path.parent / "broken.json").write_text('{"recipe": "x", "grid": [{"variant": "sgd"}]}')
+    assert [p.recipe for p in read_plans([tmp_path])] == ["my/recipe"]  # damaged: skipped

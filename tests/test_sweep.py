@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from rsmooth.data.fashion_mnist import write_fashion_mnist
-from rsmooth.runfolder import is_locked
+from rsmooth.report import build_report, to_markdown
+from rsmooth.runfolder import is_locked, read_plans
 from tests.cli import invoke
 
 EPOCHS = 4
@@ -99,6 +100,13 @@ def test_sweep_completes_good_runs_and_lists_the_bad_ones(swept):
     assert "broken/seed=0 │ failed" in listed and "is empty" in listed
     assert "2 completed now, 2 failed or diverged" in listed
     assert (out_dir / "logs" / "broken__seed=0.log").read_text().strip()
+    # the grid's plan, recorded before any run: a report tells this grid is not finished
+    (plan,) = read_plans([out_dir])
+    assert plan.recipe == "tiny" and plan.folder == out_dir
+    assert plan.runs == tuple((f"{v}/seed=0", v) for v in ("sgd", "smooth", "diverge", "broken"))
+    report = " ".join(to_markdown(build_report([out_dir])).split())
+    assert "**The grid is unfinished**: 3 of the 4 grid runs that the sweep tiny planned" in report
+    assert "sgd 1 of 1, smooth 1 of 1, diverge 1 of 1, broken 0 of 1" in report
 
 
 @pytest.mark.slow  # shares the real sweep of the `swept` fixture

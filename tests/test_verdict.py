@@ -21,6 +21,7 @@ from rsmooth.report.stats import (
     welch,
 )
 from rsmooth.report.text import p_value
+from rsmooth.runfolder import write_plan
 from tests.fixtures import flat_curve, write_run
 
 
@@ -297,6 +298,28 @@ def test_an_unfinished_confirmation_says_so_before_its_numbers(tmp_path, done):
     header = text.split("\n## ", 1)[0]  # before any table
     assert ("**The confirmation is unfinished**" in header) == (done < 5)
     assert "Unfinished" not in text.split("## Against", 1)[1]  # the grid never says it
+
+
+@pytest.mark.parametrize("last", ["running", "failed", "diverged", "completed"])
+def test_a_grid_cut_short_says_so_before_its_numbers(tmp_path, last):
+    """The sweep's plan (plans/<recipe>.json) names the grid it set out to train: while a
+    planned run is not final (completed or diverged), each best is chosen among fewer
+    configurations than the recipe searches, and the report says so, per variant."""
+    trials(tmp_path, "sgd/weight_decay=0.001", [90.0], weight_decay=1e-3)
+    trials(tmp_path, "sgd/weight_decay=0.01", [89.0], weight_decay=1e-2)
+    trials(tmp_path, "sam/rho=0.05", [90.5], step_rule="sam", rho=0.05)
+    write_run(tmp_path, "sam/rho=0.1/seed=0", flat_curve(90.2, 10 if last != "running" else 2),
+              epochs=10, step_rule="sam", rho=0.1, status=last)  # fmt: skip
+    planned = ["sgd/weight_decay=0.001", "sgd/weight_decay=0.01", "sam/rho=0.05", "sam/rho=0.1"]
+    write_plan(tmp_path, "t", [(f"{name}/seed=0", name.split("/")[0]) for name in planned])
+    header = to_markdown(build_report([tmp_path])).split("\n## ", 1)[0]
+    line = (
+        "**The grid is unfinished**: 3 of the 4 grid runs that the sweep t planned are final "
+        "(plans/t.json; final of planned per variant: sgd 2 of 2, sam 1 of 2)."
+    )
+    assert (line in header) == (last in ("running", "failed"))
+    (tmp_path / "plans" / "t.json").write_text("{not json")  # damaged: no claim either way
+    assert "unfinished" not in to_markdown(build_report([tmp_path])).lower()
 
 
 def test_a_diverged_seed_is_final_and_a_winner_without_runs_is_not(tmp_path):

@@ -54,8 +54,8 @@ def records(
     out: Annotated[str, typer.Option(help="The results tree to copy the records into.")],
 ) -> None:
     """The records of the finished runs (completed, diverged): config.yaml, metrics.jsonl,
-    summary.json and the sweep's confirm/selection.json, never checkpoints, in the sweep's
-    layout under OUT. Runs still training are left out; a record already under OUT is only
+    summary.json, and the sweep's confirm/selection.json and plans; never checkpoints; in the
+    sweep's layout under OUT. Runs still training are left out; a record already under OUT is only
     ever replaced by the same one. Imports no torch.
     """
     from rsmooth.export.records import export_records

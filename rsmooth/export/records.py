@@ -3,11 +3,11 @@
 A results tree is data (docs/reproducing.md, "Results are data"): per finished run its
 config.yaml, metrics.jsonl and summary.json, never a checkpoint or best.pt (megabytes per run,
 and what a rerun on another machine recomputes), laid out as the sweep laid the runs out, with
-the sweep's confirm/selection.json. Only final runs are copied (completed, diverged): a run
-still training here would be a record that the next machine restarts from scratch. A record
-already in the tree is left as it is when identical; a different one is refused before anything
-is copied, so an export never overwrites a committed result silently (the sweep's
-confirm/selection.json too). Torch-free.
+the sweep's confirm/selection.json and plans/<recipe>.json. Only final runs are copied
+(completed, diverged): a run still training here would be a record that the next machine
+restarts from scratch. A record already in the tree is left as it is when identical; a
+different one is refused before anything is copied, so an export never overwrites a committed
+result silently (the sweep's own records too). Torch-free.
 """
 
 from __future__ import annotations
@@ -17,10 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rsmooth.errors import RsmoothError
-from rsmooth.runfolder import CONFIG, FINAL, METRICS, SUMMARY, Run, read_runs
+from rsmooth.runfolder import CONFIG, FINAL, METRICS, PLANS, SUMMARY, Run, read_runs
 
 RECORDS = (CONFIG, METRICS, SUMMARY)
-SWEEP_FILES = ("confirm/selection.json",)  # what a sweep writes beside its runs
+SWEEP_FILES = ("confirm/selection.json",)  # what a sweep writes beside its runs (and plans)
+
+
+def sweep_files(source: Path) -> tuple[str, ...]:
+    """The sweep's own records under ``source`` (relative): selection.json and the plans."""
+    plans = sorted(p.relative_to(source).as_posix() for p in (source / PLANS).glob("*.json"))
+    return (*SWEEP_FILES, *plans)
 
 
 @dataclass
@@ -40,7 +46,7 @@ def export_records(source: Path, out: Path) -> Copied:
             continue
         target = out / run.path.relative_to(source)
         planned.append((run.path, target, _to_copy(run.path, target, RECORDS)))
-    sweep_files = _to_copy(source, out, SWEEP_FILES)
+    to_copy = _to_copy(source, out, sweep_files(source))
     for found, target, names in planned:
         if not names:  # every record there already, identical
             copied.same.append(target)
@@ -49,7 +55,7 @@ def export_records(source: Path, out: Path) -> Copied:
         for name in names:
             shutil.copyfile(found / name, target / name)
         copied.runs.append(target)
-    for name in sweep_files:
+    for name in to_copy:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source / name, out / name)
     return copied

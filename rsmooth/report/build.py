@@ -13,7 +13,16 @@ from rsmooth.report.aggregate import CONFIRM, METRICS, SELECT_SPLITS, Configurat
 from rsmooth.report.compare import Comparison, compare, untested_contrasts
 from rsmooth.report.paper import PaperTable, paper_tables
 from rsmooth.report.stats import INTERVALS, PAIRED, TESTS
-from rsmooth.runfolder import COMPLETED, STATUSES, Run, read_results
+from rsmooth.runfolder import (
+    COMPLETED,
+    FINAL,
+    STATUSES,
+    GridPlan,
+    Run,
+    plan_path,
+    read_plans,
+    read_results,
+)
 
 SELECTION_FILE = "selection.json"  # written by a sweep's confirmation stage, beside its runs
 
@@ -33,6 +42,7 @@ class Report:
     tables: list[PaperTable]
     selections: list[dict[str, Any]]  # the sweeps' own records of their confirmation choice
     untested: list[tuple[tuple[str, str], str]]  # declared contrasts no table tests, and why
+    plans: list[GridPlan]  # the grids the sweeps set out to train (plans/<recipe>.json)
 
     @property
     def confirmed(self) -> bool:
@@ -102,7 +112,38 @@ def build_report(
         ),
         selections=selections,
         untested=untested_contrasts(comparisons, declared),
+        plans=read_plans(roots),
     )
+
+
+@dataclass(frozen=True)
+class GridShortfall:
+    """A planned grid with runs not final yet: per variant, (variant, final, planned)."""
+
+    recipe: str
+    record: str  # the plan's file, in its sweep folder
+    final: int
+    planned: int
+    variants: list[tuple[str, int, int]]
+
+
+def unfinished_grids(report: Report) -> list[GridShortfall]:
+    """The sweeps' grids whose planned runs are not all final (completed or diverged) here: a
+    grid cut short chooses each best among fewer configurations than its recipe searches."""
+    final = {run.path.resolve() for run in report.runs if run.status in FINAL}
+    found = []
+    for plan in report.plans:
+        per_variant: dict[str, list[int]] = {}
+        for name, variant in plan.runs:
+            counts = per_variant.setdefault(variant or "runs", [0, 0])
+            counts[0] += (plan.folder / name).resolve() in final
+            counts[1] += 1
+        done = sum(c[0] for c in per_variant.values())
+        if done < len(plan.runs):
+            variants = [(v, c[0], c[1]) for v, c in per_variant.items()]
+            record = plan_path(Path(), plan.recipe).as_posix()
+            found.append(GridShortfall(plan.recipe, record, done, len(plan.runs), variants))
+    return found
 
 
 def planned_winners(selections: list[dict[str, Any]]) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 from rsmooth.errors import RsmoothError
 from rsmooth.report.aggregate import CONFIRM, METRICS, varying_fields
-from rsmooth.report.build import Report
+from rsmooth.report.build import GridShortfall, Report, unfinished_grids
 from rsmooth.report.labels import fmt, setting_fields
 from rsmooth.report.paper import PaperTable
 from rsmooth.report.records import csv_records
@@ -46,6 +46,7 @@ def header_lines(report: Report) -> list[str]:
         f"Best of each grid chosen on **{report.select}**: {SPLIT_NAMES[report.select]}.",
     ]
     lines += input_lines(report)
+    lines += [_unfinished_grid_line(grid) for grid in unfinished_grids(report)]
     if report.confirmed:
         lines.append(
             "The headline is the **confirmation runs**: each method's winner run again on "
@@ -59,6 +60,17 @@ def header_lines(report: Report) -> list[str]:
                 "provisional, not a verdict."
             )
     return lines
+
+
+def _unfinished_grid_line(grid: GridShortfall) -> str:
+    variants = ", ".join(f"{name} {final} of {planned}" for name, final, planned in grid.variants)
+    return (
+        f"**The grid is unfinished**: {grid.final} of the {grid.planned} grid runs that the "
+        f"sweep {grid.recipe} planned are final ({grid.record}; final of planned "
+        f"per variant: {variants}). Each best is chosen among the finished runs only, so "
+        "until the grid is complete its choices, their searched counts and the comparisons "
+        "of an unfinished variant are provisional."
+    )
 
 
 def input_lines(report: Report) -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsmooth.runfolder import DIVERGED, FINAL
+from rsmooth.runfolder import DIVERGED, FINAL, write_plan
 from rsmooth.sweep.confirm import choose, plan_confirmation, write_choices
 from rsmooth.sweep.jobs import SKIPPED, Job, Outcome, plan_jobs
 from rsmooth.sweep.progress import SweepProgress
@@ -195,7 +195,10 @@ def run_recipe(
     recipe: Recipe, runs: list[PlannedRun], out_dir: Path, **options: Any
 ) -> list[StageResult]:
     """The grid, then, where the recipe asks for it and the grid is finished, the confirmation
-    of its winners on fresh seeds (rsmooth.sweep.confirm). ``options`` go to ``run_sweep``."""
+    of its winners on fresh seeds (rsmooth.sweep.confirm). ``options`` go to ``run_sweep``.
+    The grid's plan is recorded first (plans/<recipe>.json), so a report of a grid cut short
+    says so."""
+    write_plan(out_dir, recipe.name, [(run.name, run.variant) for run in runs])
     grid = run_sweep(runs, out_dir, **options)
     stages = [StageResult("grid", grid)]
     if recipe.confirm is None:
