@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rsmooth.runfolder import CONFIG, FINAL, METRICS, SUMMARY, find_run_dirs, read_run
+from rsmooth.runfolder import CONFIG, FINAL, METRICS, PLANS, SUMMARY, find_run_dirs, read_run
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 BUDGET_BYTES = 20 * 2**20  # clones stay small
@@ -18,8 +18,13 @@ RUNS = find_run_dirs([RESULTS]) if RESULTS.is_dir() else []
 def test_the_tree_is_small_and_holds_records_only():
     files = [p for p in RESULTS.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) < BUDGET_BYTES
-    strays = sorted(str(p.relative_to(RESULTS)) for p in files if p.name not in ALLOWED)
+    strays = sorted(str(p.relative_to(RESULTS)) for p in files if not _a_record(p))
     assert not strays, f"not run records (checkpoints never belong here): {strays}"
+
+
+def _a_record(path: Path) -> bool:
+    """A run's record, a sweep's selection.json, its grid plan (plans/<recipe>.json)."""
+    return path.name in ALLOWED or (path.parent.name == PLANS and path.suffix == ".json")
 
 
 @pytest.mark.parametrize("run", RUNS, ids=lambda p: str(p.relative_to(RESULTS)))
