@@ -20,7 +20,7 @@ from rsmooth.report.stats import (
     pooled_sd,
     welch,
 )
-from rsmooth.report.text import p_value
+from rsmooth.report.text import p_equals, p_value
 from rsmooth.runfolder import write_plan
 from tests.fixtures import flat_curve, write_run
 
@@ -416,3 +416,11 @@ def test_pooled_sd_by_hand():
     sd, df = pooled_sd([[1.0, 2.0, 3.0], [5.0, 7.0], [4.0]])  # squares 2 + 2 over 2 + 1 df
     assert (sd, df) == (pytest.approx(math.sqrt(4 / 3)), 3)
     assert math.isnan(pooled_sd([[1.0], [2.0]])[0])
+
+
+@pytest.mark.parametrize(
+    ("p", "text"), [(0.0004, "< 0.001"), (0.001, "= 0.001"), (0.031, "= 0.031"), (1.0, "= 1.000")]
+)
+def test_a_sentence_writes_a_tiny_p_as_an_inequality(p, text):
+    """A verdict sentence writes "p < 0.001", never "p = <0.001" (tables keep "<0.001")."""
+    assert p_equals(p) == text

@@ -38,6 +38,12 @@ def p_value(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def p_equals(p: float) -> str:
+    """``p`` in a sentence: "= 0.031", "< 0.001"."""
+    text = p_value(p)
+    return f"< {text[1:]}" if text.startswith("<") else f"= {text}"
+
+
 def interval_text(difference: Difference) -> str:
     if not difference.defined:
         return f"{signed(difference.delta)} [—]"

@@ -18,6 +18,7 @@ from rsmooth.report.text import (
     accuracy,
     cost_cells,
     interval_text,
+    p_equals,
     p_value,
     signed,
 )
@@ -287,8 +288,8 @@ def _word(difference: Difference, holm_p: float) -> str:
 def _amount(difference: Difference, holm_p: float) -> str:
     return (
         f"{signed(difference.delta)} ± {difference.half_width:.2f} points (95% CI "
-        f"[{signed(difference.low)}, {signed(difference.high)}], {TEST_NAMES[difference.test]} p = "
-        f"{p_value(difference.p)}, Holm p = {p_value(holm_p)})"
+        f"[{signed(difference.low)}, {signed(difference.high)}], {TEST_NAMES[difference.test]} p "
+        f"{p_equals(difference.p)}, Holm p {p_equals(holm_p)})"
     )
 
 
