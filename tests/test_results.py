@@ -12,6 +12,9 @@ from rsmooth.runfolder import CONFIG, FINAL, METRICS, PLANS, SUMMARY, find_run_d
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 BUDGET_BYTES = 20 * 2**20  # clones stay small
 ALLOWED = {CONFIG, METRICS, SUMMARY, "selection.json", "README.md"}
+# what `rsmooth report DIR` writes into DIR without --out: derived from the records and
+# gitignored (.gitignore), so a user who reports a results folder leaves no commit behind
+REPORTS = {"report.md", "report.csv", "report.tex"}
 RUNS = find_run_dirs([RESULTS]) if RESULTS.is_dir() else []
 
 
@@ -23,7 +26,10 @@ def test_the_tree_is_small_and_holds_records_only():
 
 
 def _a_record(path: Path) -> bool:
-    """A run's record, a sweep's selection.json, its grid plan (plans/<recipe>.json)."""
+    """A run's record, a sweep's selection.json, its grid plan (plans/<recipe>.json), or a
+    report of an engine folder (not committed)."""
+    if path.name in REPORTS and path.parent.parent.parent == RESULTS:  # <recipe>/<engine>/
+        return True
     return path.name in ALLOWED or (path.parent.name == PLANS and path.suffix == ".json")
 
 
