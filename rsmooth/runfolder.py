@@ -209,13 +209,19 @@ PLANS = "plans"  # <sweep folder>/plans/<recipe>.json: the grid runs a sweep set
 
 @dataclass(frozen=True)
 class GridPlan:
-    """The grid a sweep planned (its run names, relative to ``folder``, and their variants), so
-    a reader can tell a finished grid from one cut short: a partial grid's best is chosen among
-    fewer configurations than the recipe searches, which its run folders alone cannot say."""
+    """The grid a sweep planned (its run names, relative to its sweep folder, and their
+    variants), so a reader can tell a finished grid from one cut short: a partial grid's best
+    is chosen among fewer configurations than the recipe searches, which its run folders alone
+    cannot say."""
 
     recipe: str
-    folder: Path  # the sweep folder the run names are relative to
+    path: Path  # the plan's file: <sweep folder>/plans/<recipe>.json
     runs: tuple[tuple[str, str | None], ...]  # (run name, variant)
+
+    @property
+    def folder(self) -> Path:
+        """The sweep folder its run names are relative to."""
+        return self.path.parent.parent
 
 
 def plan_path(out_dir: Path, recipe: str) -> Path:
@@ -223,12 +229,16 @@ def plan_path(out_dir: Path, recipe: str) -> Path:
     return out_dir / PLANS / f"{safe}.json"
 
 
+def _plan_bytes(recipe: str, runs: Sequence[tuple[str, str | None]]) -> bytes:
+    record = {"recipe": recipe, "grid": [{"run": name, "variant": v} for name, v in runs]}
+    return (strict_json(record) + "\n").encode()
+
+
 def write_plan(out_dir: Path, recipe: str, runs: Sequence[tuple[str, str | None]]) -> Path:
     """Record a sweep's grid before it trains; an identical record is not rewritten (a
     committed one stays byte for byte)."""
-    record = {"recipe": recipe, "grid": [{"run": name, "variant": v} for name, v in runs]}
     path = plan_path(out_dir, recipe)
-    data = (strict_json(record) + "\n").encode()
+    data = _plan_bytes(recipe, runs)
     if path.is_file() and path.read_bytes() == data:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,23 +246,52 @@ def write_plan(out_dir: Path, recipe: str, runs: Sequence[tuple[str, str | None]
     return path
 
 
+def replaced_plan(
+    out_dir: Path, recipe: str, runs: Sequence[tuple[str, str | None]]
+) -> GridPlan | None:
+    """The folder's plan of this recipe where it differs from ``runs`` (another --trials, an
+    edited recipe): the sweep about to replace it says so."""
+    path = plan_path(out_dir, recipe)
+    if not path.is_file() or path.read_bytes() == _plan_bytes(recipe, runs):
+        return None
+    return read_plan(path)
+
+
+def read_plan(path: Path) -> GridPlan | None:
+    """One plan file, or None where it is damaged (a plan only adds a warning to a report,
+    which stands on the run folders): every run name must be a relative path."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("recipe"), str):
+        return None
+    grid = record.get("grid")
+    if not isinstance(grid, list) or not all(isinstance(r, dict) for r in grid):
+        return None
+    runs = tuple((r.get("run"), r.get("variant")) for r in grid)
+    for name, variant in runs:
+        if not _relative_name(name) or not (variant is None or isinstance(variant, str)):
+            return None
+    return GridPlan(record["recipe"], path, runs)
+
+
+def _relative_name(name: Any) -> bool:
+    if not isinstance(name, str) or not name or "\x00" in name:
+        return False
+    parts = Path(name).parts
+    return not Path(name).is_absolute() and ".." not in parts
+
+
 def read_plans(roots: Iterable[Path]) -> list[GridPlan]:
-    """Every sweep plan under the roots, read tolerantly: a damaged one is skipped (a plan
-    only adds a warning; the report stands on the run folders)."""
-    plans = []
+    """Every sweep plan under the roots, each once (roots may overlap); damaged ones skipped."""
+    plans: dict[Path, GridPlan] = {}
     for root in roots:
         for path in sorted(Path(root).rglob(f"{PLANS}/*.json")):
-            try:
-                record = json.loads(path.read_text())
-                runs = tuple((str(r["run"]), _text(r.get("variant"))) for r in record["grid"])
-                plans.append(GridPlan(str(record["recipe"]), path.parent.parent, runs))
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                continue
-    return plans
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+            key = path.resolve()
+            if key not in plans and (plan := read_plan(path)) is not None:
+                plans[key] = plan
+    return list(plans.values())
 
 
 # ----------------------------------------------------------------------------- ownership

@@ -12,14 +12,16 @@ fraction, and for the whole model the relative change of the gradient,
 
     python scripts/agr_strength.py RUN_DIR [--batches 8]
 
-Reads the run's data (Fashion-MNIST: Debian's dataset-fashion-mnist or --data-dir). CPU only,
-one thread, a few seconds. Not a benchmark of speed: AGR's cost is in `rsmooth bench`.
+Runs trained with cross-entropy only (the AGR recipes' loss). Reads the run's data (its
+config's data_dir, else Debian's dataset-fashion-mnist). CPU only, one thread, a few seconds.
+Not a benchmark of speed: AGR's cost is in `rsmooth bench`.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 import torch
@@ -46,7 +48,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     cfg = config_from_dict(RunFolder(args.run).read_config_values())
+    if cfg.loss != "ce":  # the gradient measured must be the one the run trained on
+        sys.exit(f"{args.run}: loss {cfg.loss!r} (allowed here: 'ce', the AGR recipes' loss)")
     spec, (train,), _, _ = load_run_splits([cfg])
+    if not 1 <= args.batches <= len(train) // cfg.batch_size:
+        sys.exit(f"--batches {args.batches} (allowed: 1 to {len(train) // cfg.batch_size})")
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, spec.in_channels, spec.num_classes)
     source = f"initialization (seed {cfg.seed})"

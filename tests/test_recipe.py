@@ -340,7 +340,7 @@ def test_gr_eighth_searches_equal_grids_and_gives_sgd_the_two_pass_compute():
     held_out_two_stage(recipe, runs, seeds=(0,))
     by_variant = configurations_by_variant(runs)
     # the claim's core trains first and double backprop, the costliest, last: a grid cut short
-    # by a stop has the comparisons the claim rests on
+    # by a stop holds the core's grid runs (the verdict still waits for the whole grid)
     assert list(by_variant) == [
         "sgd",
         "gr-forward",

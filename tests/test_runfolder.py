@@ -34,6 +34,7 @@ from rsmooth.runfolder import (
     read_plans,
     read_results,
     read_run,
+    replaced_plan,
     run_lock,
     strict_json,
     write_plan,
@@ -266,11 +267,30 @@ def test_a_sweeps_plan_reads_back_and_an_identical_one_is_not_rewritten(tmp_path
     runs = [("sgd/weight_decay=0.001/seed=0", "sgd"), ("lr=0.1/seed=0", None)]
     path = write_plan(tmp_path / "sweep", "my/recipe", runs)
     assert path == tmp_path / "sweep" / "plans" / "my_recipe.json"  # a name, never a path
-    (plan,) = read_plans([tmp_path])
+    (plan,) = read_plans([tmp_path, tmp_path / "sweep"])  # overlapping roots: read once
     assert (plan.recipe, plan.folder, plan.runs) == ("my/recipe", tmp_path / "sweep", tuple(runs))
-    before = path.stat().st_mtime_ns
-    time.sleep(0.01)
+    before = path.stat().st_ino
     write_plan(tmp_path / "sweep", "my/recipe", runs)  # a committed record stays as it is
-    assert path.stat().st_mtime_ns == before
-    (path.parent / "broken.json").write_text('{"recipe": "x", "grid": [{"variant": "sgd"}]}')
-    assert [p.recipe for p in read_plans([tmp_path])] == ["my/recipe"]  # damaged: skipped
+    assert path.stat().st_ino == before  # an atomic rewrite would be a new file
+    assert replaced_plan(tmp_path / "sweep", "my/recipe", runs) is None
+    assert replaced_plan(tmp_path / "sweep", "my/recipe", runs[:1]) == plan  # about to change
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"recipe": "x", "grid": [{"variant": "sgd"}]}',  # no run name
+        '{"recipe": "x", "grid": [{"run": "a\\u0000b"}]}',  # a NUL byte: no path
+        '{"recipe": "x", "grid": [{"run": "/etc/passwd"}]}',  # absolute
+        '{"recipe": "x", "grid": [{"run": "../other/seed=0"}]}',  # outside its sweep folder
+        '{"recipe": {"x": 1}, "grid": []}',  # the recipe is not a name
+        '{"recipe": "x", "grid": [{"run": "a", "variant": 3}]}',
+        '{"recipe": "x", "grid": {}}',
+        "[" * 100_000,  # nested past the parser's recursion limit
+        "{not json",
+    ],
+)
+def test_a_damaged_plan_is_skipped_never_raised(tmp_path, text):
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "x.json").write_text(text)
+    assert read_plans([tmp_path]) == []

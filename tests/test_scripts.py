@@ -37,9 +37,18 @@ def test_agr_strength_reports_every_tensor_kind_of_a_run(tmp_path):
     data = write_fashion_mnist(tmp_path / "data", num_train=64, num_test=16)
     run = tmp_path / "run"
     run.mkdir()
-    config = config_dict(model="resnet20", data="fashion-mnist", data_dir=str(data), batch_size=16)
-    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    fields = {"model": "resnet20", "data": "fashion-mnist", "data_dir": str(data), "batch_size": 16}
+    (run / "config.yaml").write_text(yaml.safe_dump(config_dict(**fields), sort_keys=False))
     script = [sys.executable, str(SCRIPTS / "agr_strength.py"), str(run), "--batches", "2"]
+    refused = subprocess.run(script, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1  # mse: not the loss whose gradient AGR regularized here
+    assert (
+        refused.stderr.strip() == f"{run}: loss 'mse' (allowed here: 'ce', the AGR recipes' loss)"
+    )
+    config = config_dict(**fields, loss="ce")
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    too_many = subprocess.run([*script, "--batches", "9"], capture_output=True, text=True)
+    assert too_many.stderr.strip() == "--batches 9 (allowed: 1 to 4)"  # 64 images, 16 a batch
     result = subprocess.run(script, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "initialization (seed 0), 2 batches of 16" in result.stdout

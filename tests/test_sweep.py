@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,6 +122,17 @@ def test_rerun_skips_finished_runs_and_retries_the_failed_one(swept, capsys):
     assert "[1/1] failed: broken/seed=0" in text  # the only run started again
     after = {name: (out_dir / name / "summary.json").stat().st_mtime_ns for name in finished}
     assert after == before
+
+
+@pytest.mark.slow  # shares the real sweep of the `swept` fixture
+def test_a_sweep_says_when_it_replaces_a_different_plan(swept, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    shutil.copytree(swept["out"], out_dir)
+    plan = out_dir / "plans" / "tiny.json"
+    plan.write_text('{"recipe": "tiny", "grid": [{"run": "sgd/seed=0", "variant": "sgd"}]}\n')
+    result = invoke(["sweep", str(swept["recipe"]), "--out", str(out_dir)], capsys)
+    assert f"{plan}: its plan of 1 grid runs is replaced by this sweep's 4" in result.words
+    assert len(read_plans([out_dir])[0].runs) == 4
 
 
 @pytest.mark.slow  # shares the real sweep of the `swept` fixture

@@ -20,7 +20,7 @@ from rsmooth.cli.app import app
 from rsmooth.cli.paths import check_output_dir
 from rsmooth.errors import EXIT_FAILED, RecipeError, RsmoothError
 from rsmooth.interrupt import Interrupted
-from rsmooth.sweep.runner import DEFAULT_TIMEOUT_MIN
+from rsmooth.sweep.runner import DEFAULT_TIMEOUT_MIN, plan_entries
 
 if TYPE_CHECKING:
     from rsmooth.sweep.recipe import PlannedRun, Recipe
@@ -314,6 +314,7 @@ def _check(plan: Plan, execution: Execution) -> None:
 
 def _notes(plan: Plan, standing: Standing, execution: Execution, allow_mix: bool) -> list[str]:
     """The lines to say before the first run; refuses (one line) to mix engines unless allowed."""
+    from rsmooth.runfolder import replaced_plan
     from rsmooth.sweep.restart import restart_notes
 
     mix = _engine_mix(standing, execution)
@@ -322,6 +323,12 @@ def _notes(plan: Plan, standing: Standing, execution: Execution, allow_mix: bool
     notes = restart_notes(standing.statuses)
     if mix is not None:
         notes.append(f"{mix} ({MIX_FLAG}: running them anyway)")
+    replaced = replaced_plan(plan.out_dir, plan.recipe.name, plan_entries(plan.runs))
+    if replaced is not None:
+        notes.append(
+            f"{replaced.path}: its plan of {len(replaced.runs)} grid runs is replaced by this "
+            f"sweep's {len(plan.runs)} (a report counts a grid as finished by the newest plan)"
+        )
     size = execution.pack
     if size > 1 and not execution.pack_on_cpu and _on_cpu(plan.runs):
         notes.append(

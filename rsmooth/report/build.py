@@ -19,7 +19,6 @@ from rsmooth.runfolder import (
     STATUSES,
     GridPlan,
     Run,
-    plan_path,
     read_plans,
     read_results,
 )
@@ -121,10 +120,10 @@ class GridShortfall:
     """A planned grid with runs not final yet: per variant, (variant, final, planned)."""
 
     recipe: str
-    record: str  # the plan's file, in its sweep folder
+    record: str  # the plan's file, below the report's root that holds it
     final: int
     planned: int
-    variants: list[tuple[str, int, int]]
+    variants: tuple[tuple[str, int, int], ...]
 
 
 def unfinished_grids(report: Report) -> list[GridShortfall]:
@@ -140,8 +139,8 @@ def unfinished_grids(report: Report) -> list[GridShortfall]:
             counts[1] += 1
         done = sum(c[0] for c in per_variant.values())
         if done < len(plan.runs):
-            variants = [(v, c[0], c[1]) for v, c in per_variant.items()]
-            record = plan_path(Path(), plan.recipe).as_posix()
+            variants = tuple((v, c[0], c[1]) for v, c in per_variant.items())
+            record = _below_a_root(plan.path, report.roots)
             found.append(GridShortfall(plan.recipe, record, done, len(plan.runs), variants))
     return found
 
@@ -176,3 +175,14 @@ def _selections(roots: list[Path]) -> list[dict[str, Any]]:
             if isinstance(record, dict):
                 found.append(record)
     return found
+
+
+def _below_a_root(path: Path, roots: list[Path]) -> str:
+    """``path`` as the reader named it: below the first root that holds it (two sweeps of one
+    recipe under one root stay apart: cpu-bf16/plans/x.json, cuda/plans/x.json)."""
+    for root in roots:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()

@@ -191,6 +191,11 @@ class StageResult:
     note: str = ""
 
 
+def plan_entries(runs: list[PlannedRun]) -> list[tuple[str, str | None]]:
+    """The grid as its plan records it (rsmooth.runfolder.write_plan): name and variant."""
+    return [(run.name, run.variant) for run in runs]
+
+
 def run_recipe(
     recipe: Recipe, runs: list[PlannedRun], out_dir: Path, **options: Any
 ) -> list[StageResult]:
@@ -198,7 +203,7 @@ def run_recipe(
     of its winners on fresh seeds (rsmooth.sweep.confirm). ``options`` go to ``run_sweep``.
     The grid's plan is recorded first (plans/<recipe>.json), so a report of a grid cut short
     says so."""
-    write_plan(out_dir, recipe.name, [(run.name, run.variant) for run in runs])
+    write_plan(out_dir, recipe.name, plan_entries(runs))
     grid = run_sweep(runs, out_dir, **options)
     stages = [StageResult("grid", grid)]
     if recipe.confirm is None:
