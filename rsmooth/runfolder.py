@@ -635,7 +635,7 @@ def _parse_record(line: str) -> tuple[dict[str, Any] | None, str]:
     epoch); anything else that is not a number is damage."""
     try:
         record = json.loads(line)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # nested past the parser's limit: damage too
         return None, "not JSON"
     if not isinstance(record, dict):
         return None, "not a JSON object"
@@ -651,7 +651,7 @@ def _parse_record(line: str) -> tuple[dict[str, Any] | None, str]:
 def _read_summary(path: Path) -> dict[str, Any] | None:
     try:
         summary = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None  # absent, or damaged: the run is judged by its metrics
     return summary if isinstance(summary, dict) else None
 

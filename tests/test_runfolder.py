@@ -80,6 +80,7 @@ def test_diverged_epochs_are_strict_json_and_read_as_diverged(tmp_path):
         (lambda r: _line(r, '{"epoch": 2, "val_acc": "high"}'), "line 2: val_acc 'high'"),
         (lambda r: _line(r, '{"epoch": "2", "val_acc": 1.0}'), "line 2: epoch '2'"),
         (lambda r: _line(r, "[1, 2]"), "line 2: not a JSON object"),
+        (lambda r: _line(r, "[" * 100_000), "line 2: not JSON"),  # past the parser's recursion
         (lambda r: _set(r, "model", ["resnet20", "resnet56"]), "model is ['resnet20'"),
         (lambda r: _set(r, "model", {"name": "resnet20"}), "model is {'name'"),
         (lambda r: _set(r, "weight_decay", [0.001]), "weight_decay is [0.001]"),
@@ -94,6 +95,12 @@ def test_a_damaged_run_is_unreadable_with_its_reason(tmp_path, damage, reason):
     found = read_run(run)
     assert found.status == UNREADABLE
     assert reason in found.reason
+
+
+def test_a_summary_nested_past_the_parser_is_ignored_not_raised(tmp_path):
+    run = write_run(tmp_path, "r", [50.0, 60.0, 70.0])
+    (run / "summary.json").write_text("[" * 100_000)
+    assert read_run(run).summary is None  # judged by its metrics, as any damaged summary
 
 
 def _set(run: Path, name: str, value: object) -> None:

@@ -170,7 +170,7 @@ def _selections(roots: list[Path]) -> list[dict[str, Any]]:
         for path in sorted(root.rglob(f"{CONFIRM}/{SELECTION_FILE}")):
             try:
                 record = json.loads(path.read_text())
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 continue  # informative only: the report stands on the run folders
             if isinstance(record, dict):
                 found.append(record)
