@@ -20,6 +20,7 @@ Not a benchmark of speed: AGR's cost is in `rsmooth bench`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rsmooth.data.device import DeviceBatches
 from rsmooth.data.loading import load_run_splits
 from rsmooth.models import build_model
 from rsmooth.parts import config_from_dict
@@ -62,15 +64,13 @@ def main() -> None:
         source = f"{CHECKPOINT} after epoch {state.get('epoch', '?')}"
     model.train()
     names = _kinds(model)
-    mean = torch.tensor(spec.mean).view(1, -1, 1, 1)
-    std = torch.tensor(spec.std).view(1, -1, 1, 1)
     kinds: dict[str, list[float]] = {}  # kind -> [elements, largest alpha]
     changed = total = 0.0
-    for batch in range(args.batches):
-        rows = slice(batch * cfg.batch_size, (batch + 1) * cfg.batch_size)
-        images = (train.images[rows].float() / 255 - mean) / std
+    # the engine's own batches, normalized as in training; in order (no shuffle, no augment)
+    ordered = DeviceBatches(train, spec, torch.device("cpu"), cfg.batch_size, train=False)
+    for images, labels in itertools.islice(ordered.batches(0, cfg.seed), args.batches):
         model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(images), train.labels[rows]).backward()
+        F.cross_entropy(model(images), labels).backward()
         for name, param in model.named_parameters():
             if param.grad is None:
                 continue
