@@ -24,7 +24,9 @@ from typing import Any
 from rsmooth.config import ENGINE_FIELDS, EXTRA_FIELDS, RunConfig, field_info
 from rsmooth.registry import Registry
 
-METHOD_SCHEMA = 1  # the version of the block's layout; a reader recomputes other versions
+# The version of the block's layout. A reader upgrades a schema-1 block (``upgraded``, no torch)
+# and recomputes any other. 2: an untitled loss option's kind no longer spells its value.
+METHOD_SCHEMA = 2
 IDENTITY_EXCLUDED = ("seed", *ENGINE_FIELDS)
 # Options of the loss part that are regularizers in their own right: spelled in the label
 # (with the field's short name) when they are on.
@@ -184,10 +186,9 @@ def method_label(config: Mapping[str, Any], values: bool = True) -> str:
     if config.get("loss") not in (None, _DEFAULTS["loss"]):
         head += f" ({config['loss']})"
     parts = [head]
-    for name, title in LOSS_OPTIONS.items():
+    for name in LOSS_OPTIONS:
         if config.get(name) not in (None, 0, 0.0):
-            text = _field_text(name, config[name]) if values or title is None else None
-            parts.append(" ".join(t for t in (title, text) if t))
+            parts.append(_loss_option_text(name, config[name], values))
     for _, registry, name in _labelled(config):
         title, in_title = _title(registry.title(name), config)
         words = [title]
@@ -200,6 +201,40 @@ def method_label(config: Mapping[str, Any], values: bool = True) -> str:
                     words.append(text)
         parts.append(" ".join(words))
     return " + ".join(parts)
+
+
+def _loss_option_text(name: str, value: Any, values: bool) -> str:
+    """A loss option that is on, as a label spells it (``label-smoothing eps=0.1``,
+    ``flood=0.02``) or, without values, as a kind does (``label-smoothing``, ``flood``): the
+    level is a grid value, so every flood level of a grid is one kind of method."""
+    title = LOSS_OPTIONS[name]
+    if not values:
+        return title if title is not None else _short_name(name)
+    text = _field_text(name, value)
+    return " ".join(t for t in (title, text) if t)
+
+
+def _short_name(name: str) -> str:
+    short = field_info(name)["short"]
+    return short if short else name
+
+
+def upgraded(block: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A schema-1 block in this layout, computed from the block alone (no registry, no torch),
+    so results written before the change read as they did, only correctly grouped. Schema 1
+    spelled an untitled loss option's value in the kind (``sgd + flood=0.02``): a report took
+    each flood level of a grid for a method of its own. Other blocks come back as they are."""
+    identity, kind = block.get("identity"), block.get("kind")
+    if block.get("schema") != 1 or not isinstance(identity, Mapping) or not isinstance(kind, str):
+        return block
+    parts = kind.split(" + ")
+    for name in LOSS_OPTIONS:
+        value = identity.get(name)
+        if value not in (None, 0, 0.0):
+            spelled = _loss_option_text(name, value, values=True)
+            plain = _loss_option_text(name, value, values=False)
+            parts = [plain if part == spelled else part for part in parts]
+    return {**block, "schema": METHOD_SCHEMA, "kind": " + ".join(parts)}
 
 
 def _title(template: str, config: Mapping[str, Any]) -> tuple[str, set[str]]:

@@ -53,6 +53,7 @@ from tests.fixtures import config_dict, write_run
             ["step_rule"],
             3,
         ),
+        ({"flood": 0.02}, "sgd + flood=0.02", "sgd + flood", False, False, ["flood"], 1),
         (
             {"optimizer": "adamw", "grad_transform": "agr"},
             "adamw + agr",
@@ -164,3 +165,26 @@ def test_a_block_of_an_older_rsmooth_without_an_unused_field_is_the_same_configu
     (older / "summary.json").write_text(json.dumps(summary))
     (configuration,) = group_runs(read_runs([tmp_path]))
     assert configuration.n == 2
+
+
+@pytest.mark.parametrize(
+    ("fields", "schema_1_kind"),
+    [
+        ({"flood": 0.05}, "sgd + flood=0.05"),
+        ({"loss": "ce", "flood": 0.01, "step_rule": "sam"}, "sgd (ce) + flood=0.01 + sam"),
+        ({"label_smoothing": 0.1}, "sgd + label-smoothing"),
+        ({"step_rule": "sam"}, "sgd + sam"),
+    ],
+)
+def test_a_schema_1_block_reads_as_this_layout_without_the_registries(fields, schema_1_kind):
+    """Schema 1 spelled the flood level in the kind; results written then are upgraded from
+    the block alone (report and plot import no torch), to what the engine writes now."""
+    block = describe(config_dict(**fields))
+    old = {**block, "schema": 1, "kind": schema_1_kind}
+    assert Method.from_block(old) == Method.from_block(block)
+
+
+def test_a_block_of_an_unknown_layout_is_refused_so_the_run_is_described_afresh():
+    block = describe(config_dict(flood=0.05))
+    with pytest.raises(ValueError, match="no method block of this version"):
+        Method.from_block({**block, "schema": 0})

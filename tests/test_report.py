@@ -269,6 +269,20 @@ def _significance_folder(root: Path) -> None:
     trials("svhn-adam", [95.0, 95.5], data="svhn", optimizer="adam", epochs=10)
 
 
+def test_the_flood_levels_of_a_grid_are_one_method_whose_best_level_is_chosen(tmp_path):
+    """A flood level is a grid value like SAM's rho: the levels are searched as one method
+    (schema 1 spelled the level in the kind, and each level was a method of its own)."""
+    _significance_folder(tmp_path)
+    write_trials(tmp_path, "flood-high", [flat_curve(f, 10) for f in (89.0, 89.2)], flood=0.1)
+    text = to_markdown(build_report([tmp_path], test="welch"))
+    rows = _table_rows(text, "Against tuned SGD (grid, best on val; model=resnet20")
+    assert [(r["method"], r["searched"]) for r in rows] == [
+        ("sgd", "2"),
+        ("sgd + flood=0.02", "2"),
+        ("sgd + sam rho=0.05", "1"),
+    ]
+
+
 def test_comparison_tables_give_the_interval_of_each_difference(tmp_path):
     _significance_folder(tmp_path)
     report = build_report([tmp_path], test="welch")  # the unpaired test on every row

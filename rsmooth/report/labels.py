@@ -6,7 +6,8 @@ into every run's summary.json: its configuration identity (the config without se
 fields and the fields no chosen part reads), its label and kind, whether it is plain, its
 gradient evaluations per step, the titles of its model and data set. A run written before the
 block existed, or whose block is damaged, is described here by rsmooth.identity, which imports
-the parts (torch): only those runs pay for it.
+the parts (torch): only those runs pay for it. A block of the previous layout (schema 1) is
+upgraded from the block alone (rsmooth.identity.upgraded), without torch.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from rsmooth.config import field_names
-from rsmooth.identity import IDENTITY_EXCLUDED, METHOD_SCHEMA, config_key, fmt, identity_key
+from rsmooth.identity import (
+    IDENTITY_EXCLUDED,
+    METHOD_SCHEMA,
+    config_key,
+    fmt,
+    identity_key,
+    upgraded,
+)
 from rsmooth.runfolder import Run
 
 __all__ = [
@@ -69,7 +77,10 @@ class Method:
 
     @classmethod
     def from_block(cls, block: Any) -> Method:
-        """The block as summary.json holds it; ValueError where it is not one."""
+        """The block as summary.json holds it (an older layout upgraded where that needs no
+        registry); ValueError where it is not one."""
+        if isinstance(block, Mapping):
+            block = upgraded(block)
         if not isinstance(block, Mapping) or block.get("schema") != METHOD_SCHEMA:
             raise ValueError("no method block of this version")
         model, data = block.get("model"), block.get("data")
