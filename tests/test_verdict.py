@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from rsmooth.report import build_report, to_markdown, write_report
+from rsmooth.report.records import csv_records
 from rsmooth.report.stats import (
     detectable_difference,
     detectable_paired_difference,
@@ -185,6 +186,31 @@ def test_a_choice_says_its_margin_beside_the_seed_noise(tmp_path, runner_up, ver
         sd, df = pooled_sd([winner, runner_up])
         assert f"seed-to-seed SD {sd:.2f} (pooled over 2 configurations, {df} df)" in after
         assert f"standard error {sd:.2f}" in after  # sd · sqrt(1/2 + 1/2)
+
+
+@pytest.mark.parametrize(
+    ("finals", "edge"),
+    [
+        ({1e-2: 89.0, 1e-3: 90.0, 1e-4: 89.5}, None),  # inside the grid
+        ({1e-2: 89.0, 1e-3: 89.5, 1e-4: 90.0}, "weight_decay=0.0001 is the lowest searched"),
+        ({1e-2: 90.0, 1e-3: 89.5, 1e-4: 89.0}, "weight_decay=0.01 is the highest searched"),
+        ({1e-2: 89.0, 1e-3: 90.0}, None),  # two values: no inside, so no edge to speak of
+    ],
+)
+def test_a_choice_at_the_end_of_its_grid_says_so(tmp_path, finals, edge):
+    for weight_decay, final in finals.items():
+        trials(tmp_path, f"sgd/weight_decay={weight_decay}", [final], weight_decay=weight_decay)
+    text = to_markdown(build_report([tmp_path]))
+    (line,) = [x for x in text.splitlines() if x.startswith("- sgd: weight_decay=")]
+    if edge is None:
+        assert "edge" not in line
+    else:
+        assert line.endswith(
+            f"At the edge of its grid: {edge}, so a value beyond it was not tried."
+        )
+    chosen = [r for r in csv_records(build_report([tmp_path])) if r["searched"]]
+    expected = "" if edge is None else edge.split(" is the ")[0] + " " + edge.split()[3]
+    assert [r["selection_edges"] for r in chosen] == [expected]  # report.csv's column
 
 
 def test_a_confirmation_says_the_smallest_difference_it_could_detect(tmp_path):

@@ -77,6 +77,10 @@ def _comparison(found: tuple[Comparison, Row] | None) -> dict[str, Any]:
         "searched": row.searched if row else None,
         "selection_margin": sure.margin if sure else math.nan,
         "selection_sd": sure.sd if sure else math.nan,
+        "selection_edges": ";".join(
+            f"{e.field}={fmt(e.value)} {'highest' if e.highest else 'lowest'}"
+            for e in (sure.edges if sure else ())
+        ),
     }
     record.update(_versus("", row.versus if row else None))
     equal = row.equal if row else None

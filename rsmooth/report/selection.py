@@ -6,7 +6,9 @@ The noise is the pooled within-configuration standard deviation of the score ove
 configurations the choice was made among (rsmooth.report.stats.pooled_sd): with one seed per
 configuration it cannot be estimated from the grid. The margin is *within the noise* when it is
 smaller than twice its own standard error, ``sd · sqrt(1/n_winner + 1/n_runner_up)``: a rerun
-of the grid on other seeds could then choose another configuration.
+of the grid on other seeds could then choose another configuration. A winner that holds the
+lowest or highest value searched on an axis of three or more values sits at the *edge* of the
+grid: a value beyond it was never tried, so the side may be under-tuned there.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ ALPHA, POWER = 0.05, 0.8  # of the smallest detectable difference
 
 
 @dataclass(frozen=True)
+class Edge:
+    """An axis of the grid on which the winner holds the lowest or highest value searched."""
+
+    field: str
+    value: float
+    highest: bool
+
+
+@dataclass(frozen=True)
 class Certainty:
     """The choice of ``winner`` among the configurations of one side."""
 
@@ -37,6 +48,7 @@ class Certainty:
     sd: float  # seed-to-seed standard deviation of the score; nan: not estimable
     df: int  # its degrees of freedom
     pooled: int  # configurations with 2 or more seeds that it pools
+    edges: tuple[Edge, ...] = ()  # axes on which the winner is at the end of the grid
 
     @property
     def standard_error(self) -> float:
@@ -67,7 +79,28 @@ def certainty(
     sd, df = pooled_sd([c.values(metric, split) for c in scored])
     margin = score(chosen, metric, split) - score(runner_up, metric, split)
     pooled = sum(1 for c in scored if c.n >= 2)
-    return Certainty(chosen, runner_up, margin, sd, df, pooled)
+    return Certainty(chosen, runner_up, margin, sd, df, pooled, grid_edges(chosen, scored))
+
+
+EDGE_AXIS_VALUES = 3  # an axis of two values has no inside: every choice would be "at the edge"
+
+
+def grid_edges(chosen: Configuration, pool: Sequence[Configuration]) -> tuple[Edge, ...]:
+    """The numeric axes of ``pool`` (fields with 3 or more values) on which ``chosen`` holds
+    the lowest or highest value: a better value may lie beyond it, untried."""
+    edges = []
+    for name, value in chosen.method.identity.items():
+        axis = [c.method.identity.get(name) for c in pool]
+        if not _number(value) or not all(_number(v) for v in axis):
+            continue
+        values = {float(v) for v in axis if v is not None}  # all numbers (checked above)
+        if len(values) >= EDGE_AXIS_VALUES and float(value) in (min(values), max(values)):
+            edges.append(Edge(name, float(value), float(value) == max(values)))
+    return tuple(edges)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

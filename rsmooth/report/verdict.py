@@ -10,7 +10,7 @@ from rsmooth.report.aggregate import CONFIRM, Configuration
 from rsmooth.report.compare import Comparison, Row, Versus
 from rsmooth.report.labels import FIELD_ORDER, fmt, short_kind
 from rsmooth.report.selection import ALPHA as DETECT_ALPHA
-from rsmooth.report.selection import NOISE_WIDTH, POWER, Certainty, Detectable
+from rsmooth.report.selection import NOISE_WIDTH, POWER, Certainty, Detectable, Edge
 from rsmooth.report.stats import PAIRED, WELCH, Difference
 from rsmooth.report.text import (
     COST_HEADER,
@@ -356,6 +356,10 @@ def certainty_paragraph(comparison: Comparison, metric: str, select: str) -> lis
 
 
 def certainty_text(side: str, sure: Certainty) -> str:
+    return _margin_text(side, sure) + edge_text(sure.edges)
+
+
+def _margin_text(side: str, sure: Certainty) -> str:
     winner, runner_up = _between(sure.winner, sure.runner_up)
     if sure.margin < 0:
         return (
@@ -375,6 +379,17 @@ def certainty_text(side: str, sure: Certainty) -> str:
     if sure.within_noise:
         return noise + ": within the noise, a rerun could choose another."
     return noise + ": beyond the noise."
+
+
+def edge_text(edges: tuple[Edge, ...]) -> str:
+    """`` At the edge of its grid: rho=0.2 is the highest searched; ...`` (empty: none)."""
+    if not edges:
+        return ""
+    said = "; ".join(
+        f"{e.field}={fmt(e.value)} is the {'highest' if e.highest else 'lowest'} searched"
+        for e in edges
+    )
+    return f" At the edge of its grid: {said}, so a value beyond it was not tried."
 
 
 def _between(a: Configuration, b: Configuration) -> tuple[str, str]:
