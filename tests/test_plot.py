@@ -249,3 +249,28 @@ def test_figures_are_titled_from_the_runs_method_block(tmp_path, monkeypatch):
     ((suptitle, titles),) = figures
     assert suptitle.startswith("Learning curves, Model Named In The Block\n")
     assert titles[0].startswith("Data Named In The Block: (a) sgd")
+
+
+def test_a_panel_names_the_grid_values_its_label_spells(tmp_path, monkeypatch):
+    """The column title is the kind (``flood``); the chosen level is in the subtitle."""
+    import rsmooth.plot.curves as curves_module
+
+    write_trials(tmp_path, "sgd", [flat_curve(90, 4)], epochs=4)
+    for level, final in ((0.02, 91.0), (0.1, 89.0)):
+        write_trials(tmp_path, f"flood{level}", [flat_curve(final, 4)], epochs=4, flood=level)
+    write_trials(tmp_path, "sam", [flat_curve(90, 4)], epochs=4, step_rule="sam", rho=0.2)
+    titles = []
+    save = curves_module.save
+
+    def keep(fig, out_dir, stem):
+        titles.extend(ax.get_title() for ax in fig.axes if ax.get_title())
+        return save(fig, out_dir, stem)
+
+    monkeypatch.setattr(curves_module, "save", keep)
+    plot_curves(configurations(tmp_path), tmp_path / "fig")
+    subtitles = {t.split(": ", 1)[1].split("\n")[0]: t.split("\n")[1] for t in titles}
+    assert subtitles == {
+        "(a) sgd": "wd=0.001, n=1",
+        "(b) flood": "flood=0.02 wd=0.001, n=1",  # the title drops the implied "sgd + "
+        "(c) sam": "rho=0.2 wd=0.001, n=1",
+    }

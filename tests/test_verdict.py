@@ -213,6 +213,26 @@ def test_a_choice_at_the_end_of_its_grid_says_so(tmp_path, finals, edge):
     assert [r["selection_edges"] for r in chosen] == [expected]  # report.csv's column
 
 
+def test_a_value_beyond_the_winner_that_diverged_was_tried_so_no_edge(tmp_path):
+    for weight_decay, final in {1e-4: 89.0, 1e-3: 89.5, 1e-2: 90.0}.items():
+        trials(tmp_path, f"sgd/weight_decay={weight_decay}", [final], weight_decay=weight_decay)
+    write_run(tmp_path, "sgd/weight_decay=0.1/seed=0", [10.0] * 10, status="diverged",
+              weight_decay=0.1)  # fmt: skip
+    text = to_markdown(build_report([tmp_path]))
+    (line,) = [x for x in text.splitlines() if x.startswith("- sgd: ")]
+    assert line.startswith("- sgd: weight_decay=0.01 over") and "edge" not in line
+
+
+def test_a_setting_that_varies_without_being_searched_is_no_axis(tmp_path):
+    """Runs pooled from recipes with another val_start: val_start is no grid axis."""
+    runs = {0.8: (1e-4, 89.0), 0.95: (1e-3, 90.0), 0.9: (1e-2, 89.5)}  # the winner: 0.95, 1e-3
+    for val_start, (wd, final) in runs.items():
+        trials(tmp_path, f"sgd/v{val_start}", [final], weight_decay=wd, val_start=val_start)
+    text = to_markdown(build_report([tmp_path]))
+    (line,) = [x for x in text.splitlines() if x.startswith("- sgd: ")]
+    assert "edge" not in line
+
+
 def test_a_confirmation_says_the_smallest_difference_it_could_detect(tmp_path):
     sgd, smooth = [90.0, 90.2, 90.1, 89.9, 90.3], [90.4, 90.9, 90.6, 90.5, 91.0]
     trials(tmp_path, "sgd/weight_decay=0.001", [90.0], weight_decay=1e-3)

@@ -91,11 +91,17 @@ def _row_sort(row: tuple[str, float]) -> tuple:
     return (rank, data, -subset)
 
 
-def _grid_values(config: dict) -> str:
-    shown = [("b", "b"), ("alpha", "α"), ("weight_decay", "wd")]
+def _grid_values(chosen: Configuration) -> str:
+    """The chosen configuration's values that its column title (the kind) leaves out: those
+    its label spells (``b=0.3 alpha=1``, ``rho=0.2``, ``flood=0.01``, ``γ=0.1 ε=0.5``), then the
+    weight decay, and the lr of an optimizer other than SGD."""
+    config = chosen.config
+    spelled = [word for word in chosen.label.split() if "=" in word]
+    shown = [("weight_decay", "wd")]
     if config.get("optimizer") != "sgd":
         shown.append(("lr", "lr"))  # the adaptive optimizers' lr differs from SGD's 0.1
-    return " ".join(f"{name}={fmt(config[k])}" for k, name in shown if config.get(k) is not None)
+    setting = [f"{name}={fmt(config[k])}" for k, name in shown if config.get(k) is not None]
+    return " ".join(spelled + setting)
 
 
 def plot_curves(
@@ -178,7 +184,7 @@ def _panel(
         ax.set_xticks([])
         ax.set_yticks([])
         return None
-    ax.set_title(f"{title}\n{_grid_values(chosen.config)}, n={chosen.n}", fontsize=9)
+    ax.set_title(f"{title}\n{_grid_values(chosen)}, n={chosen.n}", fontsize=9)
     twin = ax.twinx()
     _draw(ax, curve(chosen, "val_acc"), VAL_ACC)
     _draw(ax, curve(chosen, "holdout_acc"), VAL_ACC, linestyle=":")

@@ -17,7 +17,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rsmooth.report.aggregate import Configuration, paired_values, score
+from rsmooth.config import field_info
+from rsmooth.report.aggregate import BASELINE_CONTEXT, Configuration, paired_values, score
 from rsmooth.report.stats import (
     PAIRED,
     detectable_difference,
@@ -79,24 +80,40 @@ def certainty(
     sd, df = pooled_sd([c.values(metric, split) for c in scored])
     margin = score(chosen, metric, split) - score(runner_up, metric, split)
     pooled = sum(1 for c in scored if c.n >= 2)
-    return Certainty(chosen, runner_up, margin, sd, df, pooled, grid_edges(chosen, scored))
+    # Edges over every configuration searched, scored or not: a value beyond the winner that
+    # diverged or has not finished was tried, so the winner is not at the grid's edge.
+    return Certainty(chosen, runner_up, margin, sd, df, pooled, grid_edges(chosen, pool))
 
 
 EDGE_AXIS_VALUES = 3  # an axis of two values has no inside: every choice would be "at the edge"
+# Fields that can vary among a side's runs without being searched: the data and model settings
+# (a pool of runs from recipes with another val_start), and the baseline context itself.
+NOT_SEARCHED_GROUPS = ("data", "model", "engine", "plugins")
 
 
 def grid_edges(chosen: Configuration, pool: Sequence[Configuration]) -> tuple[Edge, ...]:
-    """The numeric axes of ``pool`` (fields with 3 or more values) on which ``chosen`` holds
-    the lowest or highest value: a better value may lie beyond it, untried."""
+    """The searched numeric axes of ``pool`` (fields with 3 or more values) on which
+    ``chosen`` holds the lowest or highest value: a better value may lie beyond it, untried."""
     edges = []
     for name, value in chosen.method.identity.items():
-        axis = [c.method.identity.get(name) for c in pool]
-        if not _number(value) or not all(_number(v) for v in axis):
+        if not _searched(name) or not _number(value):
             continue
-        values = {float(v) for v in axis if v is not None}  # all numbers (checked above)
+        axis = [c.method.identity.get(name) for c in pool]
+        if not all(_number(v) for v in axis):
+            continue  # a field some runs lack (an older block): not an axis of one grid
+        values = {float(v) for v in axis if v is not None}  # None: for mypy, ruled out above
         if len(values) >= EDGE_AXIS_VALUES and float(value) in (min(values), max(values)):
             edges.append(Edge(name, float(value), float(value) == max(values)))
     return tuple(edges)
+
+
+def _searched(name: str) -> bool:
+    if name in BASELINE_CONTEXT:
+        return False
+    try:
+        return field_info(name).get("group") not in NOT_SEARCHED_GROUPS
+    except KeyError:  # a plugin's field, its plugin not loaded here: a part's own setting
+        return True
 
 
 def _number(value: object) -> bool:
