@@ -385,6 +385,27 @@ def test_a_diverged_seed_is_final_and_a_winner_without_runs_is_not(tmp_path):
     assert "**The confirmation is unfinished**" in header
 
 
+def test_a_grid_whose_winners_wait_for_their_confirmation_says_so(tmp_path):
+    """The sweep wrote selection.json when the grid finished; until a confirmation run is
+    here, the grid's one-draw tables must not read as the verdict."""
+    trials(tmp_path, "sgd/weight_decay=0.001", [90.0])
+    trials(tmp_path, "sam/rho=0.05", [90.5], step_rule="sam")
+    assert "confirmation" not in to_markdown(build_report([tmp_path])).lower()
+    groups = [{"variant": v, "winner": w} for v, w in (("sgd", "sgd/weight_decay=0.001"),
+                                                         ("sam", "sam/rho=0.05"))]  # fmt: skip
+    record = {"recipe": "t", "seeds": [100, 101, 102, 103, 104], "groups": groups}
+    (tmp_path / "confirm").mkdir()
+    (tmp_path / "confirm" / "selection.json").write_text(json.dumps(record))
+    header = to_markdown(build_report([tmp_path])).split("\n## ", 1)[0]
+    assert (
+        "**The confirmation has not started**: the sweep chose 2 winners to run again on 5 "
+        "fresh seeds each (selection.json), and none of those runs is here yet."
+    ) in header
+    write_run(tmp_path, "confirm/sgd/weight_decay=0.001/seed=100", flat_curve(90.0, 10), seed=100)
+    header = to_markdown(build_report([tmp_path])).split("\n## ", 1)[0]
+    assert "has not started" not in header and "**The confirmation is unfinished**" in header
+
+
 def test_declared_contrasts_join_the_verdicts_holm_family(tmp_path):
     """F-GR against B-GR as the recipe declared: paired over the two confirmed winners' seeds,
     Holm over the table's baseline comparisons and the contrast, a table and a sentence of its

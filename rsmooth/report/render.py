@@ -8,7 +8,7 @@ from typing import Any
 
 from rsmooth.errors import RsmoothError
 from rsmooth.report.aggregate import CONFIRM, METRICS, varying_fields
-from rsmooth.report.build import GridShortfall, Report, unfinished_grids
+from rsmooth.report.build import GridShortfall, Report, planned_winners, unfinished_grids
 from rsmooth.report.labels import fmt, setting_fields
 from rsmooth.report.paper import PaperTable
 from rsmooth.report.records import csv_records
@@ -17,6 +17,7 @@ from rsmooth.report.verdict import (
     comparison_section,
     confirmation_unfinished,
     contrasts_section,
+    planned_trials,
     untested_section,
 )
 from rsmooth.runfolder import COMPLETED, FOREIGN, STATUSES, UNREADABLE, Run, atomic_write_bytes
@@ -59,7 +60,20 @@ def header_lines(report: Report) -> list[str]:
                 "seeds than the sweep planned (the verdict table says which); its numbers are "
                 "provisional, not a verdict."
             )
+    elif winners := planned_winners(report.selections):
+        lines.append(_confirmation_not_started(winners, planned_trials(report)))
     return lines
+
+
+def _confirmation_not_started(winners: int, seeds: int | None) -> str:
+    """A grid whose sweep chose its winners (selection.json) before any confirmation run was
+    here: its one-draw numbers are the choices, and must not read as the verdict."""
+    each = f" on {seeds} fresh seeds each" if seeds else " on fresh seeds"
+    return (
+        f"**The confirmation has not started**: the sweep chose {winners} winners to run again"
+        f"{each} (selection.json), and none of those runs is here yet. The tables below are "
+        "the grid's: what the choices were made on, not a verdict."
+    )
 
 
 def _unfinished_grid_line(grid: GridShortfall) -> str:
