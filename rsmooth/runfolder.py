@@ -379,13 +379,17 @@ def _inherited_lock(folder: Path) -> int | None:
 
 # ----------------------------------------------------------------------------- engines
 # An engine is what decides a run's arithmetic beyond its config's experiment: the device (its
-# kind and model), the precision, on the CPU the thread count (oneDNN splits reductions by
-# thread), and on a GPU deterministic kernels or not. Records of different engines are
-# different engines: the report names them, a sweep refuses to mix them (rsmooth/sweep/engines.py).
+# kind and model; on the CPU the model and its kernels' instruction set, AMX or AVX512-BF16 or
+# AVX2, rsmooth.engine.environment.cpu_name), the precision, on the CPU the thread count (oneDNN
+# splits reductions by thread), and on a GPU deterministic kernels or not. Records of different
+# engines are different engines: the report names them, a sweep refuses to mix them
+# (rsmooth/sweep/engines.py).
 @dataclass(frozen=True)
 class Engine:
     device: str  # "cpu" or "cuda"
-    device_name: str  # the GPU's model; on the CPU, its architecture
+    # the GPU's model; on the CPU its model and kernels ("AMD EPYC, AVX512-BF16"), or in records
+    # written before rsmooth named them, its architecture alone (ARCHITECTURES)
+    device_name: str
     precision: str  # "fp32" or "bf16"
     threads: int | None  # on the CPU only: on a GPU the threads do not touch the arithmetic
     deterministic: bool | None  # on a GPU only, where known (CPU runs are deterministic)
@@ -405,6 +409,11 @@ class Engine:
             other.threads,
         )
 
+    @property
+    def cpu_unnamed(self) -> bool:
+        """A CPU record that names only the machine's architecture, not which CPU it was."""
+        return self.device == "cpu" and self.device_name in ARCHITECTURES
+
     def label(self, with_cpu_name: bool = False) -> str:
         """``cpu fp32, 1 thread``, ``NVIDIA H100 80GB HBM3 bf16, deterministic``."""
         if self.device != "cpu":
@@ -420,6 +429,12 @@ class Engine:
             text += f", {self.threads} thread{'s' * (self.threads != 1)}"
         return text
 
+
+# What records written before rsmooth named the CPU (platform.machine()) say instead: such a
+# record matches no named CPU, since nothing in it says whether it ran on that one.
+ARCHITECTURES = frozenset(
+    {"x86_64", "AMD64", "aarch64", "arm64", "arm", "i386", "ppc64le", "s390x", ""}
+)
 
 # The config fields that choose a GPU's kernels: recorded in summary.json's environment, part
 # of the engine where known (an older record that does not say matches either value).

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from rsmooth.config import RunConfig
+from rsmooth.engine import environment
 from rsmooth.engine.environment import cpu_has_native_bf16, select_environment
 from rsmooth.errors import ConfigError
 
@@ -78,3 +79,30 @@ def test_deterministic_gpu_runs_repeat_bit_for_bit(tmp_path):
     ]
     assert lines[0] == lines[1]
     torch.use_deterministic_algorithms(False)
+
+
+@pytest.mark.parametrize(
+    ("flags", "kernels", "native_bf16"),
+    [
+        ("fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile", "AMX", True),
+        ("fpu avx2 avx512f avx512_bf16", "AVX512-BF16", True),
+        ("fpu avx2", None, False),  # ATen's own level names the kernels
+    ],
+)
+def test_a_cpu_is_named_by_its_model_and_the_instruction_set_of_its_kernels(
+    monkeypatch, flags, kernels, native_bf16
+):
+    """Both change the arithmetic: an AMX Xeon's records and an AMD EPYC's are two engines."""
+    info = {"model name": "Some CPU 9000", "flags": flags}
+    monkeypatch.setattr(environment, "_cpuinfo", lambda: info)
+    expected = kernels or str(torch.backends.cpu.get_cpu_capability())
+    assert environment.cpu_kernels() == expected
+    assert environment.cpu_name.__wrapped__() == f"Some CPU 9000, {expected}"
+    assert environment.cpu_has_native_bf16() is native_bf16
+
+
+def test_this_cpu_is_described_by_its_name():
+    cfg = RunConfig(device="cpu")
+    described = select_environment(cfg).describe(cfg)
+    assert described["device_name"] == environment.cpu_name()
+    assert described["device_name"] not in {"x86_64", "aarch64", "arm64", ""}

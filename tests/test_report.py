@@ -682,6 +682,21 @@ def test_runs_of_more_than_one_engine_are_pointed_out(tmp_path):
     assert "cpu fp32 (3 runs)." in text
 
 
+def test_runs_of_two_cpus_are_pointed_out_by_the_cpus_names(tmp_path):
+    """Two CPUs' runs differ only in the CPU's name (an AMX Xeon's bf16 and an AMD EPYC's):
+    the line names them, where one CPU's report keeps the short label."""
+    runs = write_trials(tmp_path, "sgd", [flat_curve(88.0, 4), flat_curve(89.0, 4)] * 2)
+    for run in runs:
+        _trained_on(run, "cpu", "bf16", "AMD EPYC, AVX512-BF16")
+    assert "more than one engine" not in to_markdown(build_report([tmp_path]))
+    _trained_on(runs[0], "cpu", "bf16", "x86_64")  # a record from before the CPU was named
+    text = to_markdown(build_report([tmp_path]))
+    assert (
+        "**The runs come from more than one engine**: cpu (AMD EPYC, AVX512-BF16) bf16 "
+        "(3 runs), cpu (x86_64) bf16 (1 run)."
+    ) in text
+
+
 # ---------------------------------------------------------------- results are data
 REPO = Path(__file__).resolve().parents[1]
 TORCH_FREE = """

@@ -86,3 +86,28 @@ def test_other_cost_fields_are_not_scaled_across(tmp_path):
     cost = estimate_cost(statuses, tmp_path)
     assert (cost.runs_measured, cost.runs_scaled, cost.seconds) == (0, 0, 0.0)
     assert "seconds unknown" in cost_line(statuses, tmp_path)
+
+
+def _on_cpu(out_dir: Path, name: str, cpu: str) -> None:
+    path = out_dir / name / "summary.json"
+    summary = json.loads(path.read_text())
+    summary["environment"] = {"device": "cpu", "device_name": cpu}
+    path.write_text(json.dumps(summary))
+
+
+def test_this_cpus_records_price_a_run_before_another_cpus_which_the_line_names(tmp_path):
+    """An AMX Xeon's records priced a cloned folder's runs on an AMD EPYC as if it were the
+    Xeon: this CPU's own records come first, and another CPU's estimate says it is one."""
+    from rsmooth.engine.environment import cpu_name
+
+    measured_run(tmp_path, "sgd/seed=0", 30.0)
+    _on_cpu(tmp_path, "sgd/seed=0", "Another CPU 1000, AMX")
+    statuses = [run_status(planned("sgd/seed=1"), tmp_path)]
+    cost = estimate_cost(statuses, tmp_path)
+    assert (cost.runs_measured, cost.runs_other_cpu, cost.seconds) == (1, 1, 30.0 * EPOCHS)
+    assert "(1 of them priced from another CPU's records" in cost_line(statuses, tmp_path)
+    measured_run(tmp_path, "sgd/seed=2", SGD_SECONDS_PER_EPOCH)
+    _on_cpu(tmp_path, "sgd/seed=2", cpu_name())
+    cost = estimate_cost(statuses, tmp_path)
+    assert (cost.runs_other_cpu, cost.seconds) == (0, SGD_SECONDS_PER_EPOCH * EPOCHS)
+    assert "another CPU" not in cost_line(statuses, tmp_path)

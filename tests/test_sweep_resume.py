@@ -172,6 +172,36 @@ def test_a_sweep_refuses_to_mix_engines_unless_allowed(tmp_path, data, capsys):
     assert matched.exit_code == 0 and "different engine" not in matched.output
 
 
+def test_records_that_name_no_cpu_are_another_engine_than_this_named_one(tmp_path, data, capsys):
+    """Records written before rsmooth named the CPU say its architecture alone ("x86_64"): an
+    AMX Xeon's and an AMD EPYC's read alike, so a sweep must not add this CPU's runs to them
+    as one engine; the line says why, and --allow-mixed-engines is the user's call."""
+    recipe, out = write_recipe(tmp_path, data), tmp_path / "out"
+    commit(out, recipe, device_name="x86_64")
+    result = invoke(["sweep", recipe, "--out", out, "--dry-run"], capsys)
+    assert result.exit_code == 0, result.output
+    here = planned_engine(resolve(expand(load_recipe(recipe))[0].config))
+    assert here is not None and not here.cpu_unnamed
+    assert (
+        f"1 completed record ran on cpu (x86_64) {here.precision}, 1 thread; new runs here "
+        f"would be cpu ({here.device_name}) {here.precision}, 1 thread: their trials are a "
+        "different engine (x86_64: recorded before rsmooth named the CPU's model and "
+        "instruction set, so nothing says these records ran on this CPU; mix them only if you "
+        "know they did) — sweep into another --out; a sweep refuses unless --allow-mixed-engines"
+    ) in lines(result)
+    allowed = invoke(["sweep", recipe, "--out", out, "--dry-run", "--allow-mixed-engines"], capsys)
+    assert allowed.exit_code == 0
+
+
+def test_two_named_cpus_are_two_engines_and_no_flag_matches_them():
+    amx = engine(device_name="Intel(R) Xeon(R) Platinum 8481C, AMX", precision="bf16")
+    epyc = engine(device_name="AMD EPYC, AVX512-BF16", precision="bf16")
+    assert not amx.matches(epyc) and amx.matches(amx)
+    assert match_hints(amx, epyc) == []  # no --set turns one CPU into another
+    assert not amx.cpu_unnamed and engine().cpu_unnamed
+    assert epyc.label(with_cpu_name=True) == "cpu (AMD EPYC, AVX512-BF16) bf16, 1 thread"
+
+
 def test_runs_that_resume_from_their_checkpoint_keep_their_engine(tmp_path, data, capsys):
     recipe, out = write_recipe(tmp_path, data), tmp_path / "out"
     _, there = precisions()

@@ -33,11 +33,7 @@ class Environment:
     def describe(self, cfg: RunConfig) -> dict[str, Any]:
         from rsmooth import __version__
 
-        name = (
-            torch.cuda.get_device_name(self.device)
-            if self.device.type == "cuda"
-            else platform.processor() or platform.machine()
-        )
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else cpu_name()
         return {
             "torch": torch.__version__,
             "rsmooth": __version__,
@@ -100,12 +96,47 @@ def configure_cuda(deterministic: bool) -> None:
 
 
 @functools.cache  # the CPU does not change within a process; bench builds many environments
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where there is none: not Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        return {}
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n", 1)[0].splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def _cpu_flags() -> set[str]:
+    return set(_cpuinfo().get("flags", "").split())
+
+
 def cpu_has_native_bf16() -> bool:
     """True on CPUs with bf16 arithmetic (AVX512-BF16 or AMX), where oneDNN's bf16 convolutions
     are about twice as fast as fp32 (docs/performance.md); elsewhere bf16 is emulated, slower."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+
+
+def cpu_kernels() -> str:
+    """The instruction set the CPU's kernels use: AMX (oneDNN's bf16 tiles), AVX512-BF16 (its
+    bf16 dot products), else ATen's vector level (AVX512, AVX2, DEFAULT, ...)."""
+    flags = _cpu_flags()
+    if "amx_bf16" in flags:
+        return "AMX"
+    if "avx512_bf16" in flags:
+        return "AVX512-BF16"
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
+@functools.cache
+def cpu_name() -> str:
+    """This CPU as an engine names it: its model and the instruction set of its kernels. Both
+    change a run's arithmetic: oneDNN rounds and accumulates bf16 products one way on AMX tiles
+    and another with AVX512-BF16, and may size its blocks by the model's caches. The machine's
+    architecture alone ("x86_64", what records before this said) named an AMX Xeon and an AMD
+    EPYC alike, so a sweep would have added one's runs to the other's records as one engine."""
+    model = _cpuinfo().get("model name") or platform.processor() or platform.machine()
+    return f"{model}, {cpu_kernels()}"

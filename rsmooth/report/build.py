@@ -21,6 +21,7 @@ from rsmooth.runfolder import (
     Run,
     read_plans,
     read_results,
+    recorded_engine,
 )
 
 SELECTION_FILE = "selection.json"  # written by a sweep's confirmation stage, beside its runs
@@ -57,10 +58,17 @@ class Report:
     def engine_counts(self) -> dict[str, int]:
         """Completed runs per engine (device, precision, threads, determinism) that trained
         them, where known."""
+        engines = [
+            engine
+            for run in self.runs
+            if run.status == COMPLETED and (engine := recorded_engine(run.summary or {}))
+        ]
+        # Two CPUs' runs differ only in the CPU's name: name it then, or they would read as one.
+        show = len({e.device_name for e in engines if e.device == "cpu"}) > 1
         counts: dict[str, int] = {}
-        for run in self.runs:
-            if run.status == COMPLETED and run.engine is not None:
-                counts[run.engine] = counts.get(run.engine, 0) + 1
+        for engine in engines:
+            label = engine.label(show)
+            counts[label] = counts.get(label, 0) + 1
         return dict(sorted(counts.items()))
 
 

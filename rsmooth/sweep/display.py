@@ -67,6 +67,11 @@ def cost_line(statuses: list[RunStatus], out_dir: Path) -> str:
             f" ({cost.runs_scaled} of them scaled from another step rule's measured speed by "
             f"gradient evaluations per step{floor})"
         )
+    if cost.runs_other_cpu:
+        scaled += (
+            f" ({cost.runs_other_cpu} of them priced from another CPU's records: "
+            "this one's speed may differ several-fold)"
+        )
     if cost.runs_measured == cost.runs_left:
         return line + f", about {hours(cost.seconds)} on one worker" + scaled
     if cost.runs_measured:

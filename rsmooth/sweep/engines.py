@@ -119,8 +119,16 @@ class EngineMix:
             ran += " and ".join(f"{e.label(show)} ({n})" for e, n in self.recorded.items())
         here = " and ".join(e.label(show) for e in self.new)
         hints = ["sweep into another --out", *match_hints(next(iter(self.recorded)), self.new[0])]
+        unnamed = sorted({e.device_name for e in self.recorded if e.cpu_unnamed})
+        why = (
+            f" ({', '.join(unnamed)}: recorded before rsmooth named the CPU's model and "
+            "instruction set, so nothing says these records ran on this CPU; mix them only if "
+            "you know they did)"
+            if unnamed
+            else ""
+        )
         return (
-            f"{ran}; new runs here would be {here}: their trials are a different engine — "
+            f"{ran}; new runs here would be {here}: their trials are a different engine{why} — "
             f"{', or '.join(hints)}"
         )
 

@@ -10,6 +10,12 @@ that run by the two rules' gradient evaluations per step (as registered): so one
 run of a recipe prices its SAM and GR runs too. The scaling is counted apart and said to be
 one: SAM and F/B-GR measured 1.9-2.0x SGD's step here (count 2), but double backprop 8.65x on
 the CPU in fp32 (count 3; docs/performance.md), so a scaled double-backprop run is a floor.
+
+On the CPU the device is the CPU itself (its model and kernels: rsmooth.engine.environment.
+cpu_name): a ResNet20 step on one core measured ≈ 250 images/s on an AVX2-only EPYC and ≈ 900
+on an AMX Xeon (docs/performance.md). Where no completed run of this CPU prices a run, another
+CPU's records do, and the line says so: a committed folder cloned onto another machine still
+gets an estimate, marked as that machine's speed.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class CostEstimate:
     runs_measured: int  # runs left whose seconds are known (measured or scaled)
     runs_scaled: int = 0  # of those, the ones priced from another step rule's speed
     scaled_rules: tuple[str, ...] = ()  # their step rules
+    runs_other_cpu: int = 0  # runs left priced from the records of another CPU than this one
 
 
 def cost_key(cfg: dict[str, Any], device: str) -> CostKey:
@@ -58,14 +65,32 @@ def planned_device(requested: str) -> str:
     import torch
 
     if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
-        return "cpu"
+        from rsmooth.engine.environment import cpu_name
+
+        return f"cpu {cpu_name()}"
     name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "unknown"
     return f"cuda {name}"
 
 
 def _measured_device(environment: dict[str, Any]) -> str:
     kind = str(environment.get("device", "")).split(":")[0]
-    return f"cuda {environment.get('device_name')}" if kind == "cuda" else kind
+    return f"{kind} {environment.get('device_name') or ''}".rstrip()
+
+
+def _priced(
+    measured: dict[CostKey, float], cfg: dict[str, Any], device: str
+) -> tuple[float | None, bool]:
+    """Seconds per epoch of a run of ``cfg`` on ``device``, and whether they were scaled."""
+    per_epoch = measured.get(cost_key(cfg, device))
+    if per_epoch is not None:
+        return per_epoch, False
+    scaled = scaled_seconds_per_epoch(measured, cfg, device)
+    return scaled, scaled is not None
+
+
+def _other_cpus(measured: dict[CostKey, float], device: str) -> list[str]:
+    """The CPUs other than ``device`` whose records priced something, by name."""
+    return sorted({key[-1] for key in measured if key[-1].split(" ")[0] == "cpu"} - {device})
 
 
 def scaled_seconds_per_epoch(
@@ -96,23 +121,33 @@ def estimate_cost(statuses: list[RunStatus], out_dir: Path) -> CostEstimate:
     measured = measured_seconds_per_epoch(out_dir)
     devices: dict[str, str] = {}
     left = [s for s in statuses if s.epochs_left > 0]
-    seconds, runs_measured, runs_scaled = 0.0, 0, 0
+    seconds, runs_measured, runs_scaled, runs_other_cpu = 0.0, 0, 0, 0
     scaled_rules: dict[str, None] = {}
     for status in left:
         cfg = status.run.config
         if cfg.device not in devices:
             devices[cfg.device] = planned_device(cfg.device)
-        fields = cfg.to_dict()
-        per_epoch = measured.get(cost_key(fields, devices[cfg.device]))
-        if per_epoch is None:
-            per_epoch = scaled_seconds_per_epoch(measured, fields, devices[cfg.device])
-            if per_epoch is not None:
-                runs_scaled += 1
-                scaled_rules[str(cfg.step_rule)] = None
+        device, fields = devices[cfg.device], cfg.to_dict()
+        per_epoch, scaled = _priced(measured, fields, device)
+        if per_epoch is None and device.startswith("cpu"):
+            for other in _other_cpus(measured, device):
+                per_epoch, scaled = _priced(measured, fields, other)
+                if per_epoch is not None:
+                    runs_other_cpu += 1
+                    break
+        if scaled:
+            runs_scaled += 1
+            scaled_rules[str(cfg.step_rule)] = None
         if per_epoch is not None:
             seconds += per_epoch * status.epochs_left
             runs_measured += 1
     epochs_left = sum(s.epochs_left for s in left)
     return CostEstimate(
-        len(left), epochs_left, seconds, runs_measured, runs_scaled, tuple(scaled_rules)
+        len(left),
+        epochs_left,
+        seconds,
+        runs_measured,
+        runs_scaled,
+        tuple(scaled_rules),
+        runs_other_cpu,
     )
