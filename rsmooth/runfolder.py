@@ -19,7 +19,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -414,6 +414,18 @@ class Engine:
         """A CPU record that names only the machine's architecture, not which CPU it was."""
         return self.device == "cpu" and self.device_name in ARCHITECTURES
 
+    @property
+    def cpu_shown(self) -> str:
+        return self.device_name or UNNAMED_CPU
+
+    def named_alike(self, other: Engine) -> bool:
+        """The same engine but for the CPU's name, where one side's record names no CPU."""
+        if self.device != "cpu" or other.device != "cpu":
+            return False
+        if not (self.cpu_unnamed or other.cpu_unnamed):
+            return False
+        return self.matches(replace(other, device_name=self.device_name))
+
     def label(self, with_cpu_name: bool = False) -> str:
         """``cpu fp32, 1 thread``, ``NVIDIA H100 80GB HBM3 bf16, deterministic``."""
         if self.device != "cpu":
@@ -423,7 +435,7 @@ class Engine:
             if self.cuda_graphs:
                 text += ", CUDA graphs"
             return text
-        text = f"cpu ({self.device_name})" if with_cpu_name else "cpu"
+        text = f"cpu ({self.cpu_shown})" if with_cpu_name else "cpu"
         text += f" {self.precision}"
         if self.threads is not None:
             text += f", {self.threads} thread{'s' * (self.threads != 1)}"
@@ -433,8 +445,10 @@ class Engine:
 # What records written before rsmooth named the CPU (platform.machine()) say instead: such a
 # record matches no named CPU, since nothing in it says whether it ran on that one.
 ARCHITECTURES = frozenset(
-    {"x86_64", "AMD64", "aarch64", "arm64", "arm", "i386", "ppc64le", "s390x", ""}
-)
+    {"x86_64", "AMD64", "x86", "i386", "i686", "aarch64", "arm64", "arm", "armv7l", "ppc64",
+     "ppc64le", "s390x", "riscv64", ""}
+)  # fmt: skip
+UNNAMED_CPU = "no CPU name"  # how a record without any device_name is shown
 
 # The config fields that choose a GPU's kernels: recorded in summary.json's environment, part
 # of the engine where known (an older record that does not say matches either value).

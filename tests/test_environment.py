@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 
 import pytest
 import torch
@@ -105,4 +106,47 @@ def test_this_cpu_is_described_by_its_name():
     cfg = RunConfig(device="cpu")
     described = select_environment(cfg).describe(cfg)
     assert described["device_name"] == environment.cpu_name()
-    assert described["device_name"] not in {"x86_64", "aarch64", "arm64", ""}
+
+
+X86 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 9R14
+flags\t\t: fpu avx2 avx512f avx512_bf16
+
+processor\t: 1
+model name\t: another block's model
+"""
+ARM = """processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd bf16
+CPU implementer\t: 0x41
+CPU part\t: 0xd40
+
+processor\t: 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "flags"),
+    [
+        (X86, "AMD EPYC 9R14", {"fpu", "avx2", "avx512f", "avx512_bf16"}),
+        (ARM, "ARM implementer 0x41 part 0xd40", set()),  # no model name; no x86 flags
+        ("", None, set()),  # an empty file: Python's names
+    ],
+)
+def test_cpuinfo_names_the_first_processors_model(monkeypatch, text, model, flags):
+    info = environment.parse_cpuinfo(text)
+    monkeypatch.setattr(environment, "_cpuinfo", lambda: info)
+    expected = model or platform.processor() or platform.machine()
+    assert environment.cpu_model() == expected
+    assert environment._cpu_flags() == flags
+
+
+def test_onednns_cap_on_its_instruction_set_is_part_of_the_kernels(monkeypatch):
+    info = {"model name": "Xeon", "flags": "avx512f avx512_bf16 amx_bf16"}
+    monkeypatch.setattr(environment, "_cpuinfo", lambda: info)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    assert environment.cpu_kernels() == "AMX ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert environment.cpu_kernels() == "AMX"

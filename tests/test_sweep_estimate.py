@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rsmooth.config import RunConfig
+from rsmooth.engine.environment import cpu_name
 from rsmooth.methods import STEP_RULES
 from rsmooth.parts import resolve
 from rsmooth.sweep.display import cost_line
@@ -23,11 +24,11 @@ SGD_SECONDS_PER_EPOCH = 10.0
 
 
 def measured_run(out_dir: Path, name: str, per_epoch: float, **fields: object) -> None:
-    """A completed run that took ``per_epoch`` seconds per epoch on the CPU."""
+    """A completed run that took ``per_epoch`` seconds per epoch on this machine's CPU."""
     run = write_run(out_dir, name, [80.0] * EPOCHS, **BASE, **fields)
     summary = json.loads((run / "summary.json").read_text())
     summary["total_seconds"] = per_epoch * EPOCHS
-    summary["environment"] = {"device": "cpu"}
+    summary["environment"] = {"device": "cpu", "device_name": cpu_name()}
     (run / "summary.json").write_text(json.dumps(summary))
 
 
@@ -88,26 +89,38 @@ def test_other_cost_fields_are_not_scaled_across(tmp_path):
     assert "seconds unknown" in cost_line(statuses, tmp_path)
 
 
-def _on_cpu(out_dir: Path, name: str, cpu: str) -> None:
+def _on_cpu(out_dir: Path, name: str, cpu: str | None) -> None:
     path = out_dir / name / "summary.json"
     summary = json.loads(path.read_text())
-    summary["environment"] = {"device": "cpu", "device_name": cpu}
+    summary["environment"] = {"device": "cpu"} | ({} if cpu is None else {"device_name": cpu})
     path.write_text(json.dumps(summary))
 
 
 def test_this_cpus_records_price_a_run_before_another_cpus_which_the_line_names(tmp_path):
     """An AMX Xeon's records priced a cloned folder's runs on an AMD EPYC as if it were the
     Xeon: this CPU's own records come first, and another CPU's estimate says it is one."""
-    from rsmooth.engine.environment import cpu_name
-
     measured_run(tmp_path, "sgd/seed=0", 30.0)
     _on_cpu(tmp_path, "sgd/seed=0", "Another CPU 1000, AMX")
     statuses = [run_status(planned("sgd/seed=1"), tmp_path)]
     cost = estimate_cost(statuses, tmp_path)
     assert (cost.runs_measured, cost.runs_other_cpu, cost.seconds) == (1, 1, 30.0 * EPOCHS)
-    assert "(1 of them priced from another CPU's records" in cost_line(statuses, tmp_path)
-    measured_run(tmp_path, "sgd/seed=2", SGD_SECONDS_PER_EPOCH)
-    _on_cpu(tmp_path, "sgd/seed=2", cpu_name())
+    assert "(1 of them priced from the records of another CPU" in cost_line(statuses, tmp_path)
+    # this CPU's SAM run, scaled to SGD's one pass, prices it before the other CPU's exact SGD
+    measured_run(tmp_path, "sam/seed=2", 2 * SGD_SECONDS_PER_EPOCH, step_rule="sam")
     cost = estimate_cost(statuses, tmp_path)
-    assert (cost.runs_other_cpu, cost.seconds) == (0, SGD_SECONDS_PER_EPOCH * EPOCHS)
+    assert (cost.runs_other_cpu, cost.runs_scaled) == (0, 1)
+    assert cost.seconds == pytest.approx(SGD_SECONDS_PER_EPOCH * EPOCHS)
     assert "another CPU" not in cost_line(statuses, tmp_path)
+
+
+@pytest.mark.parametrize("cpu", [None, "x86_64"])
+def test_records_that_name_no_cpu_price_as_another_cpus_exact_before_scaled(tmp_path, cpu):
+    """A committed record that names no CPU (an older rsmooth) prices a run here, said to be
+    another CPU's; among other CPUs a run measured itself wins over one scaled from SAM's."""
+    measured_run(tmp_path, "a/sam/seed=0", 100.0, step_rule="sam")
+    _on_cpu(tmp_path, "a/sam/seed=0", "A CPU, AVX2")
+    measured_run(tmp_path, "b/sgd/seed=0", 30.0)
+    _on_cpu(tmp_path, "b/sgd/seed=0", cpu)
+    statuses = [run_status(planned("sgd/seed=1"), tmp_path)]
+    cost = estimate_cost(statuses, tmp_path)
+    assert (cost.runs_other_cpu, cost.runs_scaled, cost.seconds) == (1, 0, 30.0 * EPOCHS)

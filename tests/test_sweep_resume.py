@@ -21,7 +21,14 @@ import yaml
 from rsmooth.data.synthetic import write_synthetic
 from rsmooth.parts import resolve
 from rsmooth.sweep import expand, load_recipe
-from rsmooth.sweep.engines import Engine, engine_mix, match_hints, planned_engine, recorded_engine
+from rsmooth.sweep.engines import (
+    Engine,
+    EngineMix,
+    engine_mix,
+    match_hints,
+    planned_engine,
+    recorded_engine,
+)
 from tests.cli import invoke
 from tests.fixtures import flat_curve, write_run
 
@@ -200,6 +207,29 @@ def test_two_named_cpus_are_two_engines_and_no_flag_matches_them():
     assert match_hints(amx, epyc) == []  # no --set turns one CPU into another
     assert not amx.cpu_unnamed and engine().cpu_unnamed
     assert epyc.label(with_cpu_name=True) == "cpu (AMD EPYC, AVX512-BF16) bf16, 1 thread"
+
+
+@pytest.mark.parametrize("old_name", ["x86_64", ""])
+def test_a_record_that_names_no_cpu_still_has_its_precision_and_threads_matched(old_name):
+    """The record's name cannot be matched, its other fields can: the hints say how, and the
+    explanation of the name comes only where the name is the one difference."""
+    old = engine(device_name=old_name, precision="bf16")
+    shown = old_name or "no CPU name"
+    here = engine(device_name="AMD EPYC, AVX512-BF16", precision="bf16")
+    assert old.named_alike(here) and here.named_alike(old) and not old.matches(here)
+    line = EngineMix({old: 28}, (here,)).message()
+    assert f"28 completed records ran on cpu ({shown}) bf16, 1 thread; " in line
+    assert f"different engine ({shown}: recorded before rsmooth named the CPU's model" in line
+    assert line.endswith("— sweep into another --out")
+    other = engine(device_name="AMD EPYC, AVX512-BF16", precision="fp32", threads=2)
+    assert not old.named_alike(other)
+    assert match_hints(old, other) == ["--set precision=bf16 --set num_threads=1 to match"]
+    line = EngineMix({old: 28}, (other,)).message()
+    assert "recorded before" not in line
+    assert line.endswith("--set precision=bf16 --set num_threads=1 to match")
+    gpu = engine(device="cuda", device_name="NVIDIA H100", threads=None, precision="bf16")
+    assert not old.named_alike(gpu)
+    assert "recorded before" not in EngineMix({old: 28}, (gpu,)).message()
 
 
 def test_runs_that_resume_from_their_checkpoint_keep_their_engine(tmp_path, data, capsys):

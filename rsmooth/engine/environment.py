@@ -100,17 +100,22 @@ def _cpuinfo() -> dict[str, str]:
     """The first processor's fields of /proc/cpuinfo (empty where there is none: not Linux)."""
     try:
         with open("/proc/cpuinfo") as f:
-            text = f.read()
+            return parse_cpuinfo(f.read())
     except OSError:
         return {}
+
+
+def parse_cpuinfo(text: str) -> dict[str, str]:
+    """The fields of the first processor block of a /proc/cpuinfo text."""
     fields: dict[str, str] = {}
-    for line in text.split("\n\n", 1)[0].splitlines():
+    for line in text.strip().split("\n\n", 1)[0].splitlines():
         key, _, value = line.partition(":")
-        fields[key.strip()] = value.strip()
+        fields.setdefault(key.strip(), value.strip())
     return fields
 
 
 def _cpu_flags() -> set[str]:
+    # x86 says "flags"; ARM says "Features" (its bf16 is not used by the kernels named here)
     return set(_cpuinfo().get("flags", "").split())
 
 
@@ -120,15 +125,35 @@ def cpu_has_native_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
 
 
+# oneDNN's cap on its instruction set (its documented variable, and the older name): a capped AMX
+# machine runs another set of kernels than an uncapped one.
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+
+
 def cpu_kernels() -> str:
     """The instruction set the CPU's kernels use: AMX (oneDNN's bf16 tiles), AVX512-BF16 (its
-    bf16 dot products), else ATen's vector level (AVX512, AVX2, DEFAULT, ...)."""
+    bf16 dot products), else ATen's vector level (AVX512, AVX2, DEFAULT, ...); with oneDNN's
+    cap where one is set."""
     flags = _cpu_flags()
     if "amx_bf16" in flags:
-        return "AMX"
-    if "avx512_bf16" in flags:
-        return "AVX512-BF16"
-    return str(torch.backends.cpu.get_cpu_capability())
+        kernels = "AMX"
+    elif "avx512_bf16" in flags:
+        kernels = "AVX512-BF16"
+    else:
+        kernels = str(torch.backends.cpu.get_cpu_capability())
+    caps = [f"{name}={os.environ[name]}" for name in ISA_CAPS if os.environ.get(name)]
+    return " ".join([kernels, *caps])
+
+
+def cpu_model() -> str:
+    """The CPU's model: x86's "model name"; on ARM Linux, which has none, its implementer and
+    part numbers (they tell a Graviton from an Ampere); else what Python knows."""
+    info = _cpuinfo()
+    if info.get("model name"):
+        return info["model name"]
+    if info.get("CPU implementer") and info.get("CPU part"):
+        return f"ARM implementer {info['CPU implementer']} part {info['CPU part']}"
+    return platform.processor() or platform.machine()
 
 
 @functools.cache
@@ -138,5 +163,4 @@ def cpu_name() -> str:
     and another with AVX512-BF16, and may size its blocks by the model's caches. The machine's
     architecture alone ("x86_64", what records before this said) named an AMX Xeon and an AMD
     EPYC alike, so a sweep would have added one's runs to the other's records as one engine."""
-    model = _cpuinfo().get("model name") or platform.processor() or platform.machine()
-    return f"{model}, {cpu_kernels()}"
+    return f"{cpu_model()}, {cpu_kernels()}"

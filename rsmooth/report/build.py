@@ -56,8 +56,8 @@ class Report:
         return {s: sum(1 for r in self.runs if r.status == s) for s in STATUSES}
 
     def engine_counts(self) -> dict[str, int]:
-        """Completed runs per engine (device, precision, threads, determinism) that trained
-        them, where known."""
+        """Completed runs per engine (device and its model, or the CPU's model and kernels;
+        precision, threads, determinism) that trained them, where known."""
         engines = [
             engine
             for run in self.runs

@@ -69,8 +69,8 @@ def cost_line(statuses: list[RunStatus], out_dir: Path) -> str:
         )
     if cost.runs_other_cpu:
         scaled += (
-            f" ({cost.runs_other_cpu} of them priced from another CPU's records: "
-            "this one's speed may differ several-fold)"
+            f" ({cost.runs_other_cpu} of them priced from the records of another CPU, or of "
+            "one they do not name: this one's speed may differ several-fold)"
         )
     if cost.runs_measured == cost.runs_left:
         return line + f", about {hours(cost.seconds)} on one worker" + scaled

@@ -1,11 +1,12 @@
 """Which engine trains a run, and whether a sweep would add another engine to its out folder.
 
 An engine is what decides a run's arithmetic beyond its config's experiment: the device (its
-kind and model), the precision, on the CPU the thread count (oneDNN splits reductions by
-thread), and on a GPU deterministic kernels or not. A config asks for ``device: auto`` and
-``precision: auto``; each machine resolves them its own way, so one recipe gives different
-engines on a laptop and on a GPU node, and on a GPU the drift between engines is as large as
-the differences a grid chooses between (docs/reproducing.md). summary.json's ``environment``
+kind and model; on the CPU its model and its kernels' instruction set), the precision, on the
+CPU the thread count (oneDNN splits reductions by thread), and on a GPU deterministic kernels or
+not. A config asks for ``device: auto`` and ``precision: auto``; each machine resolves them its
+own way, so one recipe gives different engines on a laptop and on a GPU node, and on a GPU the
+drift between engines is as large as the differences a grid chooses between
+(docs/reproducing.md). summary.json's ``environment``
 records the engine a run used; this machine's is what the engine itself would resolve
 (``select_environment``), so the two are compared like for like.
 """
@@ -119,7 +120,9 @@ class EngineMix:
             ran += " and ".join(f"{e.label(show)} ({n})" for e, n in self.recorded.items())
         here = " and ".join(e.label(show) for e in self.new)
         hints = ["sweep into another --out", *match_hints(next(iter(self.recorded)), self.new[0])]
-        unnamed = sorted({e.device_name for e in self.recorded if e.cpu_unnamed})
+        # Records that name no CPU, where this CPU's runs differ from them in the name alone:
+        # nothing in them says whether they ran here, and only the user can know.
+        unnamed = sorted({r.cpu_shown for r in self.recorded for e in self.new if r.named_alike(e)})
         why = (
             f" ({', '.join(unnamed)}: recorded before rsmooth named the CPU's model and "
             "instruction set, so nothing says these records ran on this CPU; mix them only if "
@@ -137,8 +140,9 @@ def match_hints(recorded: Engine, here: Engine) -> list[str]:
     """The flags that make this machine's runs the recorded engine, where flags can."""
     if recorded.device != here.device:
         return ["--device cpu to match"] if recorded.device == "cpu" else []
-    if recorded.device_name != here.device_name:
-        return []  # another GPU (or CPU architecture): no flag makes this one that one
+    if recorded.device_name != here.device_name and not recorded.cpu_unnamed:
+        return []  # another GPU or CPU model: no flag makes this one that one
+    # the same device, or a CPU record that names no CPU: the flags still match the rest
     sets = []
     if recorded.precision != here.precision:
         sets.append(f"--set precision={recorded.precision}")

@@ -88,6 +88,17 @@ def _priced(
     return scaled, scaled is not None
 
 
+def _priced_elsewhere(
+    measured: dict[CostKey, float], cfg: dict[str, Any], devices: list[str]
+) -> tuple[float | None, bool]:
+    """The first of ``devices`` that measured ``cfg``'s run itself, else the first that prices
+    it scaled from another step rule."""
+    priced = [_priced(measured, cfg, device) for device in devices]
+    exact = [p for p in priced if p[0] is not None and not p[1]]
+    scaled = [p for p in priced if p[0] is not None]
+    return (exact or scaled or [(None, False)])[0]
+
+
 def _other_cpus(measured: dict[CostKey, float], device: str) -> list[str]:
     """The CPUs other than ``device`` whose records priced something, by name."""
     return sorted({key[-1] for key in measured if key[-1].split(" ")[0] == "cpu"} - {device})
@@ -130,11 +141,9 @@ def estimate_cost(statuses: list[RunStatus], out_dir: Path) -> CostEstimate:
         device, fields = devices[cfg.device], cfg.to_dict()
         per_epoch, scaled = _priced(measured, fields, device)
         if per_epoch is None and device.startswith("cpu"):
-            for other in _other_cpus(measured, device):
-                per_epoch, scaled = _priced(measured, fields, other)
-                if per_epoch is not None:
-                    runs_other_cpu += 1
-                    break
+            per_epoch, scaled = _priced_elsewhere(measured, fields, _other_cpus(measured, device))
+            if per_epoch is not None:
+                runs_other_cpu += 1
         if scaled:
             runs_scaled += 1
             scaled_rules[str(cfg.step_rule)] = None
