@@ -442,6 +442,12 @@ class Engine:
         return text
 
 
+def shows_cpu_names(engines: Iterable[Engine]) -> bool:
+    """Whether labels of these engines must name the CPU: two CPUs' engines may differ in the
+    CPU's name alone, and would read as one without it."""
+    return len({e.device_name for e in engines if e.device == "cpu"}) > 1
+
+
 # What records written before rsmooth named the CPU (platform.machine()) say instead: such a
 # record matches no named CPU, since nothing in it says whether it ran on that one.
 ARCHITECTURES = frozenset(
@@ -501,13 +507,12 @@ class Run:
         return len(self.metrics)
 
     @property
-    def engine(self) -> str | None:
-        """What trained the run (``Engine``), from summary.json's environment: "cpu bf16, 1
-        thread", "NVIDIA H200 bf16, deterministic"; None where the summary does not say. Runs
+    def engine(self) -> Engine | None:
+        """What trained the run, from summary.json's environment (its label: "cpu bf16, 1
+        thread", "NVIDIA H200 bf16, deterministic"); None where the summary does not say. Runs
         of one configuration may differ here (none of it is part of a configuration's
         identity), and are then never pooled silently (report, sweep)."""
-        found = recorded_engine(self.summary or {})
-        return None if found is None else found.label()
+        return recorded_engine(self.summary or {})
 
     def metric(self, metric: str, split: str = "val") -> float:
         """The paper's ``max`` or ``mean`` of this run on ``split`` (NaN if it has none)."""

@@ -20,7 +20,7 @@ from rsmooth.bench.contenders import bench_engine, bench_methods, bench_packs
 from rsmooth.bench.render import engine_table, methods_table, packs_table
 from rsmooth.bench.settings import BenchSettings, not_runnable
 from rsmooth.config import RunConfig
-from rsmooth.engine.environment import cpu_name, select_environment
+from rsmooth.engine.environment import select_environment
 
 __all__ = ["METHODS", "BenchSettings", "not_runnable", "run_bench", "target"]
 
@@ -59,11 +59,8 @@ def run_bench(
 
 def setup_line(base: RunConfig, settings: BenchSettings) -> str:
     env = select_environment(base)
-    device = (
-        torch.cuda.get_device_name(env.device) if env.device.type == "cuda" else cpu_name()
-    )  # the CPU's model and kernels' instruction set: timings differ several-fold between them
     return (
-        f"device: {device} ({env.device}, {torch.get_num_threads()} threads), "
+        f"device: {env.device_name} ({env.device}, {torch.get_num_threads()} threads), "
         f"torch {torch.__version__}, model {base.model}, data shape {base.data}, "
         f"batch {base.batch_size}, precision {env.precision}, channels_last {env.channels_last}, "
         f"compile {base.compile}, deterministic {base.deterministic}, "

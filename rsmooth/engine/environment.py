@@ -30,16 +30,20 @@ class Environment:
             self.device.type, dtype=self.amp_dtype or torch.float32, enabled=enabled
         )
 
+    @property
+    def device_name(self) -> str:
+        """The GPU's model; the CPU's model and kernels' instruction set (``cpu_name``)."""
+        return torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else cpu_name()
+
     def describe(self, cfg: RunConfig) -> dict[str, Any]:
         from rsmooth import __version__
 
-        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else cpu_name()
         return {
             "torch": torch.__version__,
             "rsmooth": __version__,
             "python": platform.python_version(),
             "device": str(self.device),
-            "device_name": name,
+            "device_name": self.device_name,
             "threads": torch.get_num_threads(),
             "precision": self.precision,
             "channels_last": self.channels_last,

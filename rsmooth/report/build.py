@@ -21,7 +21,7 @@ from rsmooth.runfolder import (
     Run,
     read_plans,
     read_results,
-    recorded_engine,
+    shows_cpu_names,
 )
 
 SELECTION_FILE = "selection.json"  # written by a sweep's confirmation stage, beside its runs
@@ -59,12 +59,9 @@ class Report:
         """Completed runs per engine (device and its model, or the CPU's model and kernels;
         precision, threads, determinism) that trained them, where known."""
         engines = [
-            engine
-            for run in self.runs
-            if run.status == COMPLETED and (engine := recorded_engine(run.summary or {}))
+            engine for run in self.runs if run.status == COMPLETED and (engine := run.engine)
         ]
-        # Two CPUs' runs differ only in the CPU's name: name it then, or they would read as one.
-        show = len({e.device_name for e in engines if e.device == "cpu"}) > 1
+        show = shows_cpu_names(engines)
         counts: dict[str, int] = {}
         for engine in engines:
             label = engine.label(show)

@@ -78,8 +78,7 @@ def _comparison(found: tuple[Comparison, Row] | None) -> dict[str, Any]:
         "selection_margin": sure.margin if sure else math.nan,
         "selection_sd": sure.sd if sure else math.nan,
         "selection_edges": ";".join(
-            f"{e.field}={fmt(e.value)} {'highest' if e.highest else 'lowest'}"
-            for e in (sure.edges if sure else ())
+            f"{e.field}={fmt(e.value)} {e.end}" for e in (sure.edges if sure else ())
         ),
     }
     record.update(_versus("", row.versus if row else None))

@@ -38,6 +38,10 @@ class Edge:
     value: float
     highest: bool
 
+    @property
+    def end(self) -> str:
+        return "highest" if self.highest else "lowest"
+
 
 @dataclass(frozen=True)
 class Certainty:

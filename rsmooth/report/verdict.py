@@ -385,10 +385,7 @@ def edge_text(edges: tuple[Edge, ...]) -> str:
     """`` At the edge of its grid: rho=0.2 is the highest searched; ...`` (empty: none)."""
     if not edges:
         return ""
-    said = "; ".join(
-        f"{e.field}={fmt(e.value)} is the {'highest' if e.highest else 'lowest'} searched"
-        for e in edges
-    )
+    said = "; ".join(f"{e.field}={fmt(e.value)} is the {e.end} searched" for e in edges)
     return f" At the edge of its grid: {said}, so a value beyond it was not tried."
 
 

@@ -6,9 +6,9 @@ CPU the thread count (oneDNN splits reductions by thread), and on a GPU determin
 not. A config asks for ``device: auto`` and ``precision: auto``; each machine resolves them its
 own way, so one recipe gives different engines on a laptop and on a GPU node, and on a GPU the
 drift between engines is as large as the differences a grid chooses between
-(docs/reproducing.md). summary.json's ``environment``
-records the engine a run used; this machine's is what the engine itself would resolve
-(``select_environment``), so the two are compared like for like.
+(docs/reproducing.md). summary.json's ``environment`` records the engine a run used; this
+machine's is what the engine itself would resolve (``select_environment``), so the two are
+compared like for like.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from rsmooth.runfolder import (
     Engine,
     read_run,
     recorded_engine,
+    shows_cpu_names,
 )
 from rsmooth.sweep.state import RunStatus
 
@@ -110,8 +111,7 @@ class EngineMix:
     new: tuple[Engine, ...]  # the engines of runs left that match no record's
 
     def message(self) -> str:
-        cpu_names = {e.device_name for e in (*self.recorded, *self.new) if e.device == "cpu"}
-        show = len(cpu_names) > 1
+        show = shows_cpu_names((*self.recorded, *self.new))
         total = sum(self.recorded.values())
         ran = f"{total} completed record{'s' * (total != 1)} ran on "
         if len(self.recorded) == 1:
